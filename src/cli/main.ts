@@ -1,0 +1,39 @@
+import 'reflect-metadata';
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../server/errors.ts';
+import { register as registerServe } from './commands/serve.ts';
+import { CliError, EXIT, colour } from './output.ts';
+
+const program = new Command();
+program
+  .name('ci-oidc')
+  .description('CI workload identity: issue, verify and exchange CI ID tokens; sign with short-lived certificates')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerServe(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.exitCode = exitCodeFor(err);
+}
+
+function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) {
+    return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  }
+  if (err instanceof CliError) {
+    process.stderr.write(`${colour('red', 'error')}: ${err.message}\n`);
+    return err.exitCode;
+  }
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${colour('red', 'error')}: ${err.message}\n`);
+    return EXIT.usage;
+  }
+  const code = (err as { code?: unknown })?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`${colour('red', 'error')}: ${message}${typeof code === 'string' ? ` (${code})` : ''}\n`);
+  return EXIT.rejected;
+}

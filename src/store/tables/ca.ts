@@ -1,0 +1,2 @@
+/** Tables owned by src/ca/. */
+export interface CaTables {}

@@ -1,0 +1,2 @@
+/** Tables owned by src/policy/. */
+export interface PolicyTables {}
