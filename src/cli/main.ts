@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../server/errors.ts';
 import { register as registerServe } from './commands/serve.ts';
+import { register as registerToken } from './commands/token.ts';
 import { CliError, EXIT, colour } from './output.ts';
 
 const program = new Command();
@@ -13,6 +14,7 @@ program
   .exitOverride();
 
 registerServe(program);
+registerToken(program);
 
 try {
   await program.parseAsync(process.argv);
