@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../server/errors.ts';
+import { register as registerConfig } from './commands/config.ts';
 import { register as registerServe } from './commands/serve.ts';
 import { register as registerToken } from './commands/token.ts';
 import { CliError, EXIT, colour } from './output.ts';
@@ -14,6 +15,7 @@ program
   .exitOverride();
 
 registerServe(program);
+registerConfig(program);
 registerToken(program);
 
 try {
