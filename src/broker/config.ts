@@ -55,6 +55,8 @@ export const brokerConfigSchema = z.strictObject({
       accountId: z.string().regex(/^[0-9]{12}$/).default('000000000000'),
     })
     .prefault({}),
+  /** SQLite only: write the mint transaction on prepared statements of a second connection (never waits; falls back when busy). */
+  sqliteFastPath: z.boolean().default(true),
   rateLimit: z
     .strictObject({
       /** Requests per window per client address. */

@@ -4,6 +4,12 @@ import { ConfigError } from '../server/errors.ts';
 import { register as registerConfig } from './commands/config.ts';
 import { register as registerServe } from './commands/serve.ts';
 import { register as registerToken } from './commands/token.ts';
+import { register as registerSign } from './commands/sign.ts';
+import { register as registerCa } from './commands/ca.ts';
+import { register as registerVerify } from './commands/verify.ts';
+import { register as registerBroker } from './commands/broker.ts';
+import { register as registerPolicy } from './commands/policy.ts';
+import { register as registerIssuer } from './commands/issuer.ts';
 import { CliError, EXIT, colour } from './output.ts';
 
 const program = new Command();
@@ -17,6 +23,12 @@ program
 registerServe(program);
 registerConfig(program);
 registerToken(program);
+registerSign(program);
+registerCa(program);
+registerVerify(program);
+registerBroker(program);
+registerPolicy(program);
+registerIssuer(program);
 
 try {
   await program.parseAsync(process.argv);

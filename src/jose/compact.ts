@@ -1,0 +1,341 @@
+/**
+ * Strict compact-JWS parsing. Everything here runs before any key lookup or crypto: length, charset and
+ * segment count first, then canonical base64url, fatal UTF-8, a bounded duplicate-member scan and only
+ * then JSON.parse. Node 20 is lenient on every one of these points (verification.md §4), we are not.
+ */
+
+export type CompactErrorCode = 'token_too_large' | 'token_malformed' | 'header_invalid' | 'duplicate_member';
+
+export class CompactJwsError extends Error {
+  readonly code: CompactErrorCode;
+
+  constructor(code: CompactErrorCode, message: string) {
+    super(message);
+    this.name = 'CompactJwsError';
+    this.code = code;
+  }
+}
+
+export interface JsonLimits {
+  /** Deepest nesting of objects and arrays; the top-level object is depth 1. */
+  maxDepth: number;
+  /** Members of the top-level object. */
+  maxTopLevelMembers: number;
+  /** Longest string (decoded UTF-16 length), for keys and values. */
+  maxStringLength: number;
+}
+
+export interface CompactLimits {
+  maxTokenLength: number;
+  maxHeaderBytes: number;
+  maxPayloadBytes: number;
+  payload: JsonLimits;
+}
+
+export const DEFAULT_COMPACT_LIMITS: Readonly<CompactLimits> = Object.freeze({
+  maxTokenLength: 20000,
+  maxHeaderBytes: 2048,
+  maxPayloadBytes: 16384,
+  payload: Object.freeze({ maxDepth: 8, maxTopLevelMembers: 256, maxStringLength: 8192 }),
+});
+
+export const HEADER_JSON_LIMITS: Readonly<JsonLimits> = Object.freeze({ maxDepth: 4, maxTopLevelMembers: 64, maxStringLength: 1024 });
+
+/** A compact JWS whose segments are syntactically sound; the signature is not checked yet. */
+export interface ParsedCompactJws {
+  /** The exact header segment, usable as a cache key for header validation. */
+  readonly headerSegment: string;
+  readonly payloadSegment: string;
+  /** The exact ASCII bytes the signature covers: `header.payload`. */
+  readonly signingInput: Buffer;
+  readonly signature: Buffer;
+}
+
+// The payload segment may be empty at the JWS layer (RFC 7515; Wycheproof "emptyPayload" vectors are valid);
+// an ID token's payload must still decode to a JSON object, so an empty one fails at step 5.
+const TOKEN_CHARSET = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$/;
+const SEGMENT_CHARSET = /^[A-Za-z0-9_-]*$/;
+
+/** Value of a base64url character, or -1. */
+function b64Value(c: number): number {
+  if (c >= 65 && c <= 90) return c - 65;
+  if (c >= 97 && c <= 122) return c - 71;
+  if (c >= 48 && c <= 57) return c + 4;
+  if (c === 45) return 62;
+  if (c === 95) return 63;
+  return -1;
+}
+
+/**
+ * True when `segment` is the one canonical unpadded base64url spelling of its bytes: charset only,
+ * `length % 4 != 1`, and zero trailing bits (so `AB` is refused where Node would decode it like `AA`).
+ * Assumes nothing about the caller; checks the charset itself.
+ */
+export function isCanonicalBase64url(segment: string): boolean {
+  if (!SEGMENT_CHARSET.test(segment)) return false;
+  return hasCanonicalTail(segment);
+}
+
+function hasCanonicalTail(segment: string): boolean {
+  const rem = segment.length % 4;
+  if (rem === 1) return false;
+  if (rem === 0) return true;
+  const last = b64Value(segment.charCodeAt(segment.length - 1));
+  // 2 chars carry 12 bits for 1 byte (4 spare), 3 chars carry 18 bits for 2 bytes (2 spare).
+  return rem === 2 ? (last & 0x0f) === 0 : (last & 0x03) === 0;
+}
+
+/** Decodes canonical base64url or throws `token_malformed`. */
+export function decodeBase64urlStrict(segment: string, what = 'segment'): Buffer {
+  if (!isCanonicalBase64url(segment)) {
+    throw new CompactJwsError('token_malformed', `the ${what} is not canonical unpadded base64url`);
+  }
+  return Buffer.from(segment, 'base64url');
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Fatal UTF-8 decoding; a byte-order mark is refused rather than stripped. */
+export function decodeUtf8Strict(bytes: Uint8Array): string | null {
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return null;
+  }
+  if (text.charCodeAt(0) === 0xfeff) return null;
+  return text;
+}
+
+export type JsonProblem = 'syntax' | 'duplicate' | 'depth' | 'members' | 'string' | 'not_object';
+
+export class StrictJsonError extends Error {
+  readonly problem: JsonProblem;
+
+  constructor(problem: JsonProblem, message: string) {
+    super(message);
+    this.name = 'StrictJsonError';
+    this.problem = problem;
+  }
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Scans JSON text for duplicate member names (after unescaping, at every depth), nesting depth,
+ * top-level member count, string length and lone surrogates. Runs before JSON.parse, which keeps the
+ * last duplicate silently. Linear in the text length and iterative, so hostile nesting cannot blow the stack.
+ * Strings are skipped with native indexOf; only member names are materialised.
+ */
+export function scanJson(text: string, limits: JsonLimits, memberCounts?: number[]): void {
+  // One entry per open container: a Set of member names for objects, null for arrays. In counting mode
+  // (memberCounts given) objects get no Set: their member counts are recorded in document order instead,
+  // and `parseStrictJsonObject` compares them with the parsed result, which loses every duplicate.
+  const stack: (Set<string> | number | null)[] = [];
+  let expectKey = false;
+  let topLevelMembers = 0;
+  const n = text.length;
+  // Position of the next backslash at or after the current string (amortised: recomputed only when passed).
+  let nextBackslash = text.indexOf('\\');
+  if (nextBackslash === -1) nextBackslash = n;
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // "
+      let end = text.indexOf('"', i + 1);
+      if (nextBackslash < i) {
+        nextBackslash = text.indexOf('\\', i);
+        if (nextBackslash === -1) nextBackslash = n;
+      }
+      const escaped = nextBackslash < end;
+      if (escaped) {
+        // Skip quotes preceded by an odd number of backslashes.
+        while (end !== -1) {
+          let k = end - 1;
+          while (text.charCodeAt(k) === 0x5c) k--;
+          if (((end - 1 - k) & 1) === 0) break;
+          end = text.indexOf('"', end + 1);
+        }
+      }
+      if (end === -1) throw new StrictJsonError('syntax', 'unterminated JSON string');
+      let value: string | undefined;
+      if (escaped) {
+        try {
+          value = JSON.parse(text.slice(i, end + 1)) as string;
+        } catch {
+          throw new StrictJsonError('syntax', 'invalid escape in JSON string');
+        }
+        if (LONE_SURROGATE.test(value)) throw new StrictJsonError('syntax', 'lone surrogate in JSON string');
+        if (value.length > limits.maxStringLength) throw new StrictJsonError('string', `JSON string longer than ${limits.maxStringLength} characters`);
+      } else if (end - i - 1 > limits.maxStringLength) {
+        throw new StrictJsonError('string', `JSON string longer than ${limits.maxStringLength} characters`);
+      }
+      if (expectKey) {
+        const members = stack[stack.length - 1] as Set<string> | number;
+        if (typeof members === 'number') {
+          (memberCounts as number[])[members] = ((memberCounts as number[])[members] as number) + 1;
+        } else {
+          const name = value ?? text.slice(i + 1, end);
+          if (members.has(name)) throw new StrictJsonError('duplicate', `duplicate JSON member ${JSON.stringify(name.slice(0, 64))}`);
+          members.add(name);
+        }
+        if (stack.length === 1 && ++topLevelMembers > limits.maxTopLevelMembers) {
+          throw new StrictJsonError('members', `more than ${limits.maxTopLevelMembers} top-level members`);
+        }
+        expectKey = false;
+      }
+      i = end + 1;
+      continue;
+    }
+    switch (c) {
+      case 0x7b: // {
+        if (stack.length >= limits.maxDepth) throw new StrictJsonError('depth', `JSON nesting deeper than ${limits.maxDepth}`);
+        if (memberCounts) {
+          stack.push(memberCounts.length);
+          memberCounts.push(0);
+        } else stack.push(new Set());
+        expectKey = true;
+        break;
+      case 0x5b: // [
+        if (stack.length >= limits.maxDepth) throw new StrictJsonError('depth', `JSON nesting deeper than ${limits.maxDepth}`);
+        stack.push(null);
+        expectKey = false;
+        break;
+      case 0x7d: // }
+      case 0x5d: // ]
+        if (stack.length === 0) throw new StrictJsonError('syntax', 'unbalanced JSON');
+        stack.pop();
+        expectKey = false;
+        break;
+      case 0x2c: // ,
+        expectKey = stack.length > 0 && stack[stack.length - 1] !== null;
+        break;
+    }
+    i++;
+  }
+  if (stack.length !== 0) throw new StrictJsonError('syntax', 'unbalanced JSON');
+}
+
+/** Strict JSON object parsing: duplicate scan and caps first, then JSON.parse; the result must be an object. */
+export function parseStrictJsonObject(text: string, limits: JsonLimits): Record<string, unknown> {
+  if (text.charCodeAt(0) === 0xfeff) throw new StrictJsonError('syntax', 'byte-order mark before JSON');
+  const counts: number[] = [];
+  scanJson(text, limits, counts);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new StrictJsonError('syntax', 'invalid JSON');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new StrictJsonError('not_object', 'JSON value is not an object');
+  }
+  const verdict = compareMemberCounts(value, counts, { next: 0 });
+  // A lost member means a duplicate; digit-leading names may be reordered by JSON.parse, so then the
+  // exact name-by-name scan decides. Either way the Set scan names the duplicate.
+  if (verdict !== COUNTS_MATCH) {
+    scanJson(text, limits);
+    if (verdict === COUNTS_LOST) throw new StrictJsonError('duplicate', 'duplicate JSON member');
+  }
+  return value as Record<string, unknown>;
+}
+
+const COUNTS_MATCH = 0;
+const COUNTS_LOST = 1;
+const COUNTS_UNSURE = 2;
+
+/** Pre-order walk in document order: every object must still have as many members as the text named. */
+function compareMemberCounts(value: object, counts: readonly number[], pos: { next: number }): number {
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      if (item !== null && typeof item === 'object') {
+        const r = compareMemberCounts(item as object, counts, pos);
+        if (r !== COUNTS_MATCH) return r;
+      }
+    }
+    return COUNTS_MATCH;
+  }
+  const expected = counts[pos.next++];
+  let n = 0;
+  for (const k in value) {
+    n++;
+    const c = k.charCodeAt(0);
+    // Integer-like names are enumerated before the others, breaking document order.
+    if (c >= 0x30 && c <= 0x39) return COUNTS_UNSURE;
+  }
+  if (n !== expected) return COUNTS_LOST;
+  for (const k in value) {
+    const item = (value as Record<string, unknown>)[k];
+    if (item !== null && typeof item === 'object') {
+      const r = compareMemberCounts(item, counts, pos);
+      if (r !== COUNTS_MATCH) return r;
+    }
+  }
+  return COUNTS_MATCH;
+}
+
+/**
+ * Step 1–2 of the pipeline: size, shape, charset and canonical encoding of all three segments.
+ * The header and payload are not decoded here, so a cached header costs nothing.
+ */
+export function splitCompactJws(token: unknown, limits: Pick<CompactLimits, 'maxTokenLength'> = DEFAULT_COMPACT_LIMITS): ParsedCompactJws {
+  if (typeof token !== 'string') throw new CompactJwsError('token_malformed', 'the token is not a string');
+  if (token.length > limits.maxTokenLength) {
+    throw new CompactJwsError('token_too_large', `the token is longer than ${limits.maxTokenLength} characters`);
+  }
+  // One anchored regex: exactly three segments of the base64url alphabet, header and signature non-empty. JSON serialization,
+  // JWE (five segments), padding and whitespace all fail here.
+  if (!TOKEN_CHARSET.test(token)) {
+    throw new CompactJwsError('token_malformed', 'the token is not a compact JWS (three base64url segments separated by dots)');
+  }
+  const d1 = token.indexOf('.');
+  const d2 = token.indexOf('.', d1 + 1);
+  const headerSegment = token.slice(0, d1);
+  const payloadSegment = token.slice(d1 + 1, d2);
+  const signatureSegment = token.slice(d2 + 1);
+  if (!hasCanonicalTail(headerSegment) || !hasCanonicalTail(payloadSegment) || !hasCanonicalTail(signatureSegment)) {
+    throw new CompactJwsError('token_malformed', 'a token segment is not canonical unpadded base64url');
+  }
+  return {
+    headerSegment,
+    payloadSegment,
+    signingInput: Buffer.from(token.slice(0, d2), 'latin1'),
+    signature: Buffer.from(signatureSegment, 'base64url'),
+  };
+}
+
+function jsonErrorCode(err: StrictJsonError, fallback: CompactErrorCode): CompactErrorCode {
+  return err.problem === 'duplicate' ? 'duplicate_member' : fallback;
+}
+
+/** Step 3: the protected header as a JSON object (no rules applied yet). */
+export function decodeHeaderSegment(segment: string, maxBytes = DEFAULT_COMPACT_LIMITS.maxHeaderBytes): Record<string, unknown> {
+  // 4 chars carry 3 bytes; refuse before decoding when the segment cannot fit.
+  if (Math.floor((segment.length * 3) / 4) > maxBytes) {
+    throw new CompactJwsError('header_invalid', `the JWS header is larger than ${maxBytes} bytes`);
+  }
+  const text = decodeUtf8Strict(Buffer.from(segment, 'base64url'));
+  if (text === null) throw new CompactJwsError('header_invalid', 'the JWS header is not valid UTF-8');
+  try {
+    return parseStrictJsonObject(text, HEADER_JSON_LIMITS);
+  } catch (err) {
+    if (err instanceof StrictJsonError) throw new CompactJwsError(jsonErrorCode(err, 'header_invalid'), `the JWS header is invalid: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Step 5: the payload as a JSON object within the caps. */
+export function decodePayloadSegment(segment: string, limits: Pick<CompactLimits, 'maxPayloadBytes' | 'payload'> = DEFAULT_COMPACT_LIMITS): Record<string, unknown> {
+  if (Math.floor((segment.length * 3) / 4) > limits.maxPayloadBytes) {
+    throw new CompactJwsError('token_malformed', `the JWS payload is larger than ${limits.maxPayloadBytes} bytes`);
+  }
+  const text = decodeUtf8Strict(Buffer.from(segment, 'base64url'));
+  if (text === null) throw new CompactJwsError('token_malformed', 'the JWS payload is not valid UTF-8');
+  try {
+    return parseStrictJsonObject(text, limits.payload);
+  } catch (err) {
+    if (err instanceof StrictJsonError) throw new CompactJwsError(jsonErrorCode(err, 'token_malformed'), `the JWS payload is invalid: ${err.message}`);
+    throw err;
+  }
+}

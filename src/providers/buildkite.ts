@@ -1,0 +1,34 @@
+/** Buildkite agent OIDC tokens: claim types and the shared issuer (issuer.md §10). */
+import type { ClaimSchema, IssuerPreset, VerifierProfile } from './claim-types.ts';
+
+export const BUILDKITE_ISSUER = 'https://agent.buildkite.com';
+
+export const BUILDKITE_CLAIM_TYPES: ClaimSchema = Object.freeze({
+  organization_slug: 'string',
+  organization_id: 'string',
+  pipeline_slug: 'string',
+  pipeline_id: 'string',
+  build_number: 'integer',
+  build_branch: 'string',
+  build_tag: 'nullable_string',
+  build_commit: 'string',
+  build_source: 'string',
+  step_key: 'nullable_string',
+  job_id: 'string',
+  agent_id: 'string',
+  runner_environment: 'string',
+});
+
+/** One issuer shared by every Buildkite organisation: policies pin the organisation. */
+export const BUILDKITE_TENANT_CLAIMS = ['organization_id', 'organization_slug', 'pipeline_slug'] as const;
+
+export const buildkiteVerifierProfile: VerifierProfile = Object.freeze({
+  name: 'buildkite',
+  claimTypes: BUILDKITE_CLAIM_TYPES,
+  shared: true,
+  tenantClaims: BUILDKITE_TENANT_CLAIMS,
+  // The public 2022 sample has no jti; such tokens can never pass single-use endpoints.
+  requireJti: false,
+});
+
+export const BUILDKITE_PRESET: IssuerPreset = Object.freeze({ id: 'buildkite', issuer: BUILDKITE_ISSUER, profile: 'buildkite' });

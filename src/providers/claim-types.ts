@@ -1,0 +1,107 @@
+/**
+ * The vocabulary provider files use to declare claim JSON types and verifier profile facts
+ * (verification.md §2, §7.6). Generic: no provider knowledge lives here.
+ */
+
+export type ClaimType =
+  | 'string'
+  /** a string, or JSON null (null counts as absent for policy) */
+  | 'nullable_string'
+  /** GitLab ID: string matching ^[1-9][0-9]{0,19}$ */
+  | 'id_string'
+  /** string of decimal digits (GitHub/Forgejo IDs and counters) */
+  | 'digit_string'
+  /** exactly "true" or "false" */
+  | 'boolean_string'
+  /** safe integer >= 0 */
+  | 'nonnegative_integer'
+  /** any safe integer */
+  | 'integer'
+  | 'boolean'
+  | 'string_array'
+  | 'object_array'
+  | 'array'
+  | 'object'
+  | { readonly enum: readonly string[] };
+
+export type ClaimSchema = Readonly<Record<string, ClaimType>>;
+
+export type VerifierProfileName = 'gitlab' | 'github' | 'buildkite' | 'circleci' | 'forgejo' | 'ci-oidc' | 'generic';
+
+/** What the verifier needs to know about one provider's tokens. */
+export interface VerifierProfile {
+  readonly name: VerifierProfileName;
+  /** Types of the claims this profile knows; others are allowed and logged. */
+  readonly claimTypes: ClaimSchema;
+  /** Default for `shared`: a multi-tenant issuer whose policies must bind tenant claims. */
+  readonly shared: boolean;
+  /** Claims that identify the tenant on a shared issuer (policy.md §8), most immutable first. */
+  readonly tenantClaims: readonly string[];
+  /** Default for `requireJti`. */
+  readonly requireJti: boolean;
+  /**
+   * `sub` consistency (verification.md §7.1): returns a description of the first disagreement
+   * between `sub` and the component claims, or null when consistent or not checkable.
+   */
+  readonly checkSub?: (sub: string, claims: Readonly<Record<string, unknown>>) => string | null;
+}
+
+/** A built-in issuer registration a profile ships (verification.md §2). */
+export interface IssuerPreset {
+  readonly id: string;
+  readonly issuer: string;
+  readonly profile: VerifierProfileName;
+}
+
+const ID_STRING = /^[1-9][0-9]{0,19}$/;
+const DIGIT_STRING = /^[0-9]{1,20}$/;
+
+function isPlainObject(v: unknown): boolean {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Whether a claim value has the declared JSON type. */
+export function claimHasType(value: unknown, type: ClaimType): boolean {
+  switch (type) {
+    case 'string':
+      return typeof value === 'string';
+    case 'nullable_string':
+      return value === null || typeof value === 'string';
+    case 'id_string':
+      return typeof value === 'string' && ID_STRING.test(value);
+    case 'digit_string':
+      return typeof value === 'string' && DIGIT_STRING.test(value);
+    case 'boolean_string':
+      return value === 'true' || value === 'false';
+    case 'nonnegative_integer':
+      return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && !Object.is(value, -0);
+    case 'integer':
+      return typeof value === 'number' && Number.isSafeInteger(value);
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'string_array':
+      return Array.isArray(value) && value.every((v) => typeof v === 'string');
+    case 'object_array':
+      return Array.isArray(value) && value.every(isPlainObject);
+    case 'array':
+      return Array.isArray(value);
+    case 'object':
+      return isPlainObject(value);
+    default:
+      return typeof value === 'string' && type.enum.includes(value);
+  }
+}
+
+/** Splits `name:value:name:value…` into pairs; null when the part count is odd. */
+export function subPairs(sub: string, decode: (v: string) => string = (v) => v): [string, string][] | null {
+  const parts = sub.split(':');
+  if (parts.length % 2 !== 0) return null;
+  const out: [string, string][] = [];
+  for (let i = 0; i < parts.length; i += 2) out.push([parts[i] as string, decode(parts[i + 1] as string)]);
+  return out;
+}
+
+/** `%3A` → `:` and `%25` → `%` only (the ci-oidc / GitHub `sub` escaping). */
+export function decodeSubValue(value: string): string {
+  return value.replace(/%3A|%25/gi, (m) => (m === '%25' ? '%' : ':'));
+}

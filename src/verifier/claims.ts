@@ -1,0 +1,116 @@
+import { claimHasType, type ClaimSchema, type ClaimType } from '../providers/claim-types.ts';
+import type { Registration } from './registry.ts';
+import { VerificationError } from './errors.ts';
+import type { AudienceMode } from './types.ts';
+
+/** Latest representable time: 9999-12-31T23:59:59Z (verification.md §7.3). */
+export const MAX_TIME = 253402300799;
+const MAX_AUDIENCES = 10;
+// C0 controls, DEL and C1 controls.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+function timeClaim(claims: Record<string, unknown>, name: string, required: boolean): number | undefined {
+  const v = claims[name];
+  if (v === undefined) {
+    if (required) throw new VerificationError('claim_type_invalid', `${name} is required`);
+    return undefined;
+  }
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > MAX_TIME || Object.is(v, -0)) {
+    throw new VerificationError('claim_type_invalid', `${name} must be an integer number of seconds from 0 to ${MAX_TIME}`);
+  }
+  return v;
+}
+
+export interface TimeRules {
+  now: number;
+  leeway: number;
+  maxLifetime: number;
+}
+
+/** §7.3: required safe-integer times, expiry with leeway, no future iat, lifetime and age caps. */
+export function checkTimes(claims: Record<string, unknown>, rules: TimeRules): { exp: number; iat: number } {
+  const exp = timeClaim(claims, 'exp', true) as number;
+  const iat = timeClaim(claims, 'iat', true) as number;
+  const nbf = timeClaim(claims, 'nbf', false);
+  const { now, leeway: L, maxLifetime } = rules;
+  if (exp <= iat) throw new VerificationError('claim_type_invalid', 'exp must be later than iat');
+  if (nbf !== undefined && nbf > exp) throw new VerificationError('claim_type_invalid', 'nbf must not be later than exp');
+  if (exp - iat > maxLifetime) throw new VerificationError('lifetime_too_long', `exp - iat is ${exp - iat} s, above the ${maxLifetime} s maximum`);
+  if (now >= exp + L) throw new VerificationError('expired', `expired ${now - exp} s ago (leeway ${L} s)`);
+  if (now - iat > maxLifetime + L) throw new VerificationError('expired', `issued ${now - iat} s ago, older than the ${maxLifetime} s maximum lifetime`);
+  if (nbf !== undefined && nbf > now + L) throw new VerificationError('not_yet_valid', `nbf is ${nbf - now} s in the future (leeway ${L} s)`);
+  if (iat > now + L) throw new VerificationError('iat_in_future', `iat is ${iat - now} s in the future (leeway ${L} s)`);
+  return { exp, iat };
+}
+
+/** §7.2: audience shape, then the mode's rule against the expected set. */
+export function checkAudience(claims: Record<string, unknown>, expected: readonly string[], mode: AudienceMode): void {
+  const aud = claims.aud;
+  if (aud === undefined || aud === null) throw new VerificationError('aud_missing', 'the token has no aud');
+  if (typeof aud === 'string') {
+    if (aud.length === 0) throw new VerificationError('claim_type_invalid', 'aud is an empty string');
+    if (!expected.includes(aud)) throw new VerificationError('aud_mismatch', 'aud is not an accepted audience');
+    return;
+  }
+  if (!Array.isArray(aud)) throw new VerificationError('claim_type_invalid', 'aud must be a string or an array of strings');
+  if (aud.length === 0) throw new VerificationError('aud_missing', 'aud is an empty array');
+  if (aud.length > MAX_AUDIENCES) throw new VerificationError('claim_type_invalid', `aud has more than ${MAX_AUDIENCES} values`);
+  const seen = new Set<string>();
+  for (const a of aud) {
+    if (typeof a !== 'string' || a.length === 0) throw new VerificationError('claim_type_invalid', 'aud values must be non-empty strings');
+    if (seen.has(a)) throw new VerificationError('claim_type_invalid', 'aud repeats a value');
+    seen.add(a);
+  }
+  if (mode === 'strict-string') throw new VerificationError('aud_mismatch', 'aud must be a JSON string here, not an array');
+  if (mode === 'single') {
+    if (aud.length > 1) throw new VerificationError('aud_multi_valued', `aud carries ${aud.length} audiences; exactly one is accepted`);
+    if (!expected.includes(aud[0] as string)) throw new VerificationError('aud_mismatch', 'aud is not an accepted audience');
+    return;
+  }
+  for (const a of aud as string[]) if (expected.includes(a)) return;
+  throw new VerificationError('aud_mismatch', 'no aud value is an accepted audience');
+}
+
+const compiledSchemas = new WeakMap<ClaimSchema, readonly (readonly [string, ClaimType])[]>();
+
+/** The schema as an array, built once per profile (for…in over a frozen record is slower on the hot path). */
+function compiled(schema: ClaimSchema): readonly (readonly [string, ClaimType])[] {
+  let list = compiledSchemas.get(schema);
+  if (list === undefined) {
+    list = Object.entries(schema);
+    compiledSchemas.set(schema, list);
+  }
+  return list;
+}
+
+/** §7.1 `sub` shape and per-profile consistency, §7.4 `jti`, §7.6 profile claim types. */
+export function checkIdentityClaims(claims: Record<string, unknown>, reg: Registration, requireJti: boolean): void {
+  const sub = claims.sub;
+  if (typeof sub !== 'string' || sub.length === 0 || sub.length > 1024 || CONTROL.test(sub)) {
+    throw new VerificationError('claim_type_invalid', 'sub must be a non-empty string of at most 1024 characters without control characters');
+  }
+  const jti = claims.jti;
+  if (jti === undefined) {
+    if (requireJti) throw new VerificationError('jti_missing', 'the token has no jti');
+  } else if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) {
+    throw new VerificationError('claim_type_invalid', 'jti must be a string of 1 to 256 characters');
+  }
+  for (const [name, type] of compiled(reg.profile.claimTypes)) {
+    const value = claims[name];
+    if (value !== undefined && !claimHasType(value, type)) {
+      throw new VerificationError('claim_type_invalid', `claim ${name} has the wrong JSON type for the ${reg.profile.name} profile`);
+    }
+  }
+  const problem = reg.profile.checkSub?.(sub, claims);
+  if (problem) throw new VerificationError('sub_inconsistent', problem);
+}
+
+/** Freezes the claims tree so no caller can alter what was verified. Depth is already capped at 8. */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const k in value) deepFreeze((value as Record<string, unknown>)[k]);
+  }
+  return value;
+}

@@ -1,0 +1,150 @@
+import { readFileSync } from 'node:fs';
+import { BUILDKITE_PRESET } from '../providers/buildkite.ts';
+import { CI_OIDC_REGISTRATION_ID } from '../providers/ci-oidc.ts';
+import { GITHUB_ACTIONS_PRESET } from '../providers/github.ts';
+import { GITLAB_COM_PRESET } from '../providers/gitlab.ts';
+import type { IssuerPreset } from '../providers/claim-types.ts';
+import type { VerifyAlg } from '../jose/verify-signature.ts';
+import type { CapabilityModule, ServerContext } from '../server/context.ts';
+import { ConfigError } from '../server/errors.ts';
+import type { IssuerRegistrationConfig, VerifierConfig } from './config.ts';
+import { createSqlReplayStore, type ReplayStore } from './replay.ts';
+import type { IssuerRegistrationInput, JwksDocument, KeySourceInput } from './types.ts';
+import { createVerifier, type Verifier } from './verifier.ts';
+
+/** What the verifier needs from our own issuer; passed in so the verifier never imports the issuer. */
+export interface OwnIssuerKeys {
+  /** Read lazily: with port 0 it is known only once the server listens. */
+  readonly issuerUrl: string;
+  jwks(): JwksDocument | Promise<JwksDocument>;
+  readonly algorithms?: readonly VerifyAlg[];
+}
+
+export interface VerifierModuleOptions {
+  ownIssuer?: OwnIssuerKeys;
+}
+
+export interface VerifierModule extends CapabilityModule {
+  /** Built on first use, so our issuer URL is final by then. */
+  readonly verifier: Verifier;
+  readonly replayStore: ReplayStore;
+}
+
+function presetRegistration(p: IssuerPreset): IssuerRegistrationInput {
+  return { id: p.id, issuer: p.issuer, profile: p.profile, keys: 'discovery' };
+}
+
+function readFile(path: string, what: string, id: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`verifier issuer ${JSON.stringify(id)}: cannot read ${what} ${path}: ${(err as Error).message}`]);
+  }
+}
+
+/** Turns one config entry into a registration, reading static JWKS and CA files. */
+export function registrationFromConfig(c: IssuerRegistrationConfig): IssuerRegistrationInput {
+  let keys: KeySourceInput;
+  if (c.keys === 'discovery') keys = 'discovery';
+  else if ('jwksUri' in c.keys) keys = { jwksUri: c.keys.jwksUri };
+  else if ('staticJwks' in c.keys) keys = { staticJwks: c.keys.staticJwks };
+  else {
+    const text = readFile(c.keys.staticJwksFile, 'static JWKS file', c.id);
+    try {
+      keys = { staticJwks: JSON.parse(text) as JwksDocument };
+    } catch {
+      throw new ConfigError([`verifier issuer ${JSON.stringify(c.id)}: ${c.keys.staticJwksFile} is not JSON; it must hold a JWKS {"keys":[...]}`]);
+    }
+  }
+  const caCertPem = c.caCertPem ?? (c.caCertFile ? readFile(c.caCertFile, 'CA certificate file', c.id) : undefined);
+  return {
+    id: c.id,
+    issuer: c.issuer,
+    profile: c.profile,
+    tenant: c.tenant,
+    ...(c.shared === undefined ? {} : { shared: c.shared }),
+    keys,
+    ...(caCertPem === undefined ? {} : { caCertPem }),
+    algorithms: c.algorithms,
+    leeway: c.leeway,
+    maxLifetime: c.maxLifetime,
+    ...(c.requireJti === undefined ? {} : { requireJti: c.requireJti }),
+    ...(c.instanceHost === undefined ? {} : { instanceHost: c.instanceHost }),
+    jwksHostAllowlist: c.jwksHostAllowlist,
+    allowInsecureLoopback: c.allowInsecureLoopback,
+  };
+}
+
+/** Presets, configured issuers and (optionally) our own issuer, in that order; explicit entries replace presets. */
+export function registrationsFromConfig(cfg: VerifierConfig, ownIssuer?: OwnIssuerKeys): IssuerRegistrationInput[] {
+  const explicit = cfg.issuers.map(registrationFromConfig);
+  const taken = new Set(explicit.flatMap((r) => [r.id, `${r.issuer}|${r.tenant ?? ''}`]));
+  const presets: IssuerPreset[] = [];
+  if (cfg.presets.gitlabCom) presets.push(GITLAB_COM_PRESET);
+  if (cfg.presets.githubActions) presets.push(GITHUB_ACTIONS_PRESET);
+  if (cfg.presets.buildkite) presets.push(BUILDKITE_PRESET);
+  const out = presets.filter((p) => !taken.has(p.id) && !taken.has(`${p.issuer}|`)).map(presetRegistration);
+  out.push(...explicit);
+  if (ownIssuer && cfg.trustOwnIssuer) {
+    out.push({
+      id: CI_OIDC_REGISTRATION_ID,
+      issuer: ownIssuer.issuerUrl,
+      profile: 'ci-oidc',
+      keys: { keySource: () => ownIssuer.jwks() },
+      algorithms: [...(ownIssuer.algorithms ?? ['RS256', 'ES256', 'EdDSA'])],
+    });
+  }
+  return out;
+}
+
+export function createVerifierModule(ctx: ServerContext, options: VerifierModuleOptions = {}): VerifierModule {
+  const cfg = ctx.config.verifier;
+  const logger = ctx.logger.child({ module: 'verifier' });
+  // Validate the configured registrations now, so a bad entry stops start-up with its reason.
+  createVerifier({ issuers: registrationsFromConfig(cfg), clock: ctx.clock });
+  const replayStore = createSqlReplayStore(ctx.store.db, { clock: ctx.clock });
+  let instance: Verifier | undefined;
+  const get = (): Verifier =>
+    (instance ??= createVerifier({
+      issuers: registrationsFromConfig(cfg, options.ownIssuer),
+      clock: ctx.clock,
+      logger,
+      replayStore,
+      kidMissCooldown: cfg.kidMissCooldown,
+      maxTokenLength: cfg.maxTokenLength,
+    }));
+  const verifier: Verifier = {
+    verify: (token, expect) => get().verify(token, expect),
+    claimReplay: (result) => get().claimReplay(result),
+    warmUp: () => get().warmUp(),
+    registrations: () => get().registrations(),
+    keyStatus: () => get().keyStatus(),
+    idle: () => get().idle(),
+    close: async () => {
+      await instance?.close();
+    },
+  };
+  let purgeTimer: NodeJS.Timeout | undefined;
+  return {
+    name: 'verifier',
+    verifier,
+    replayStore,
+    start() {
+      // Warm the caches in the background; failures are logged per registration and retried on use.
+      void get()
+        .warmUp()
+        .then((status) => {
+          for (const s of status) if (s.keys === 0) logger.warn({ registration: s.registration, err: s.lastError }, 'no keys loaded yet for issuer registration');
+        })
+        .catch((err: unknown) => logger.warn({ err }, 'verifier warm-up failed'));
+      purgeTimer = setInterval(() => {
+        replayStore.purge(ctx.clock()).catch((err: unknown) => logger.warn({ err }, 'replay purge failed'));
+      }, cfg.replayPurgeIntervalSeconds * 1000);
+      purgeTimer.unref();
+    },
+    async close() {
+      if (purgeTimer) clearInterval(purgeTimer);
+      await verifier.close();
+    },
+  };
+}

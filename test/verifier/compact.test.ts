@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import {
+  CompactJwsError,
+  decodeHeaderSegment,
+  decodePayloadSegment,
+  isCanonicalBase64url,
+  parseStrictJsonObject,
+  scanJson,
+  splitCompactJws,
+  StrictJsonError,
+} from '../../src/jose/compact.ts';
+import { b64u } from './helpers.ts';
+
+const LIMITS = { maxDepth: 8, maxTopLevelMembers: 256, maxStringLength: 8192 };
+const problem = (fn: () => unknown): string => {
+  try {
+    fn();
+    return 'ok';
+  } catch (err) {
+    if (err instanceof StrictJsonError) return err.problem;
+    if (err instanceof CompactJwsError) return err.code;
+    throw err;
+  }
+};
+
+describe('canonical base64url (V§4)', () => {
+  test('AB vs AA, padding, length % 4 == 1, foreign characters', () => {
+    assert.equal(isCanonicalBase64url('AA'), true);
+    assert.equal(isCanonicalBase64url('AB'), false);
+    assert.equal(isCanonicalBase64url('AAA'), true);
+    assert.equal(isCanonicalBase64url('AAB'), false);
+    assert.equal(isCanonicalBase64url('AAAAA'), false);
+    for (const s of ['AA==', 'A+/A', 'AA AA', 'AA\n', 'AA.']) assert.equal(isCanonicalBase64url(s), false, s);
+  });
+
+  test('property: every byte string has exactly one accepted spelling, and it round-trips', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        const s = Buffer.from(bytes).toString('base64url');
+        if (!isCanonicalBase64url(s)) return false;
+        if (!Buffer.from(s, 'base64url').equals(Buffer.from(bytes))) return false;
+        // Flip the spare low bits of the last character: never accepted.
+        if (s.length % 4 === 2 || s.length % 4 === 3) {
+          const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+          const last = alphabet.indexOf(s[s.length - 1] as string);
+          const alt = alphabet[last | 1] as string;
+          if (alt !== s[s.length - 1] && isCanonicalBase64url(s.slice(0, -1) + alt)) return false;
+        }
+        return true;
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('compact splitting (steps 1–2)', () => {
+  test('size is checked before anything else; shape and charset next', () => {
+    assert.equal(problem(() => splitCompactJws('a'.repeat(20001))), 'token_too_large');
+    assert.equal(problem(() => splitCompactJws('a.'.repeat(100_000))), 'token_too_large');
+    for (const t of ['a.b', 'a.b.c.d', 'a.b.c.d.e', '.b.c', 'a.b.', 'a .b.c', 'a.b.c=', '{"a":1}', '']) assert.equal(problem(() => splitCompactJws(t)), 'token_malformed', t);
+    assert.equal(problem(() => splitCompactJws(42)), 'token_malformed');
+    assert.equal(problem(() => splitCompactJws('AB.AA.AA')), 'token_malformed');
+    const p = splitCompactJws('AA.AAA.AAAA');
+    assert.equal(p.signingInput.toString('latin1'), 'AA.AAA');
+    assert.equal(splitCompactJws('AA..AA').payloadSegment, '', 'empty payload allowed at the JWS layer');
+  });
+});
+
+describe('strict JSON (steps 3, 5)', () => {
+  test('duplicates at every depth and after unescaping', () => {
+    for (const t of ['{"a":1,"a":2}', '{"x":{"a":1,"a":2}}', '{"x":[{"a":1,"a":2}]}', '{"iss":"evil","\\u0069ss":"https://gitlab.com"}', '{"a\\/b":1,"a/b":2}']) {
+      assert.equal(problem(() => parseStrictJsonObject(t, LIMITS)), 'duplicate', t);
+    }
+    for (const t of ['{"a":{"a":1}}', '{"a":[{"b":1},{"b":2}]}', '{"a":"a","b":"a"}', '{"a":"\\"a\\":1,\\"a\\":2"}']) assert.equal(problem(() => parseStrictJsonObject(t, LIMITS)), 'ok', t);
+  });
+
+  test('D5: depth, members, string caps are enforced before JSON.parse; no stack growth', () => {
+    assert.equal(problem(() => parseStrictJsonObject(`${'['.repeat(100_000)}${']'.repeat(100_000)}`, LIMITS)), 'depth');
+    assert.equal(problem(() => parseStrictJsonObject(`{"a":${'['.repeat(8)}${']'.repeat(8)}}`, LIMITS)), 'depth');
+    assert.equal(problem(() => parseStrictJsonObject(`{"a":${'['.repeat(7)}${']'.repeat(7)}}`, LIMITS)), 'ok');
+    const many = `{${Array.from({ length: 257 }, (_, i) => `"k${i}":1`).join(',')}}`;
+    assert.equal(problem(() => parseStrictJsonObject(many, LIMITS)), 'members');
+    assert.equal(problem(() => parseStrictJsonObject(`{"a":"${'x'.repeat(8193)}"}`, LIMITS)), 'string');
+    assert.equal(problem(() => parseStrictJsonObject(`{"${'x'.repeat(8193)}":1}`, LIMITS)), 'string');
+    assert.equal(problem(() => scanJson('{"a":"unterminated', LIMITS)), 'syntax');
+    assert.equal(problem(() => parseStrictJsonObject('{"a":1}}', LIMITS)), 'syntax');
+    assert.equal(problem(() => parseStrictJsonObject('{"a":1} x', LIMITS)), 'syntax');
+  });
+
+  test('D6: non-objects, lone surrogates, BOM', () => {
+    for (const t of ['[1,2]', 'null', '"str"', '1']) assert.equal(problem(() => parseStrictJsonObject(t, LIMITS)), 'not_object', t);
+    assert.equal(problem(() => parseStrictJsonObject('{"a":"\\ud800"}', LIMITS)), 'syntax');
+    assert.equal(problem(() => parseStrictJsonObject('{"a":"\\udc00x"}', LIMITS)), 'syntax');
+    assert.equal(problem(() => parseStrictJsonObject('{"a":"\\ud83d\\ude00"}', LIMITS)), 'ok');
+    assert.equal(problem(() => parseStrictJsonObject('\ufeff{}', LIMITS)), 'syntax');
+  });
+
+  test('segment decoders: size caps before decoding, fatal UTF-8, error codes', () => {
+    assert.equal(problem(() => decodeHeaderSegment(b64u(`{"alg":"RS256","x":"${'a'.repeat(3000)}"}`))), 'header_invalid');
+    assert.equal(problem(() => decodeHeaderSegment(b64u(Buffer.from([0x7b, 0xc3, 0x28, 0x7d])))), 'header_invalid');
+    assert.equal(problem(() => decodeHeaderSegment(b64u('{"alg":"a","alg":"b"}'))), 'duplicate_member');
+    assert.equal(problem(() => decodePayloadSegment(b64u(`{"a":"${'x'.repeat(17000)}"}`))), 'token_malformed');
+    assert.equal(problem(() => decodePayloadSegment(b64u(Buffer.from([0x7b, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x3a, 0x31, 0x7d])))), 'token_malformed');
+    assert.equal(problem(() => decodePayloadSegment(b64u('{"a":1,"a":1}'))), 'duplicate_member');
+    assert.deepEqual(decodePayloadSegment(b64u('{"big":1e400,"neg":-0}')), { big: Infinity, neg: -0 });
+  });
+
+  test('property: the scanner agrees with JSON.parse on valid JSON objects without duplicates', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 12 }), (obj) => {
+        const text = JSON.stringify(obj);
+        return problem(() => parseStrictJsonObject(text, { maxDepth: 16, maxTopLevelMembers: 256, maxStringLength: 8192 })) === 'ok';
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('duplicate detection by member counts', () => {
+  test('digit-leading names, __proto__, nested and array-held objects', () => {
+    const ok = ['{"1":1,"0":{"b":1},"a":{"c":1}}', '{"__proto__":{"x":1},"a":1}', '{"a":[{"x":1},{"x":2,"y":[{"z":1}]}],"b":{}}', '{"a":{},"b":[[],[{}]]}'];
+    for (const t of ok) assert.equal(problem(() => parseStrictJsonObject(t, LIMITS)), 'ok', t);
+    const dup = ['{"1":1,"0":{"b":1,"b":2},"a":1}', '{"10":1,"10":2}', '{"a":[{"x":1},{"x":2,"x":3}]}', '{"__proto__":1,"__proto__":2}', '{"a":{"y":1},"b":2,"a":{"z":1}}', '{"a":[{"q":1}],"a":[{"q":1,"q":2}]}'];
+    for (const t of dup) assert.equal(problem(() => parseStrictJsonObject(t, LIMITS)), 'duplicate', t);
+  });
+
+  test('property: duplicates injected anywhere are always found', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.string({ minLength: 1, maxLength: 4 }), fc.jsonValue({ maxDepth: 2 }), { minKeys: 1, maxKeys: 8 }),
+        fc.nat(),
+        (obj, pick) => {
+          const keys = Object.keys(obj);
+          const dupKey = keys[pick % keys.length] as string;
+          const text = JSON.stringify(obj).replace(/^\{/, `{${JSON.stringify(dupKey)}:0,`);
+          return problem(() => parseStrictJsonObject(text, { maxDepth: 16, maxTopLevelMembers: 256, maxStringLength: 8192 })) === 'duplicate';
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
