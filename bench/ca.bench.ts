@@ -135,7 +135,7 @@ export default async function (h: BenchHarness): Promise<void> {
   const asn1 = await h.measure('asn1-x509 + node:crypto (P-256 CA)', () => signTbs(ca256, encodeLeafTbsAsn1(ca256, spec)), { batch: 10 });
 
   x509.cryptoProvider.set(webcrypto as never);
-  const caKeys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as { privateKey: never };
+  const caKeys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as unknown as { privateKey: never };
   const leafPub = await webcrypto.subtle.importKey('spki', spec.spki, { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']);
   const exts = [
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),

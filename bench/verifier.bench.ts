@@ -2,7 +2,7 @@ import { generateKeyPairSync, sign, verify as cryptoVerify, type KeyObject } fro
 import { createVerifier as createFastJwtVerifier } from 'fast-jwt';
 import jwt from 'jsonwebtoken';
 import { createVerifier } from '../src/verifier/verifier.ts';
-import type { BenchHarness, BenchRow } from './harness.ts';
+import type { BenchHarness, BenchResult, BenchRow } from './harness.ts';
 
 /**
  * Verifications per second with a warm key cache, for RS256, ES256 and EdDSA: our full pipeline
@@ -22,6 +22,40 @@ function claims(now: number): Record<string, unknown> {
     ci_config_sha: '93969f556a29853b507bdcd9dec6b4217a4ea2e7', jti: '2a5381a8-baf5-43c5-823d-544a08a067fb', iat: now, nbf: now - 5, exp: now + 3600,
     iss: ISS, sub: 'project_path:foo/bar:ref_type:branch:ref:main', aud: 'ours',
   };
+}
+
+interface Contender {
+  name: string;
+  sync?: () => unknown;
+  async?: () => Promise<unknown>;
+}
+
+/** Runs each contender for `sliceMs` per round, `rounds` times, after one warm-up slice each. */
+async function interleaved(contenders: Contender[], rounds: number, sliceMs: number): Promise<BenchResult[]> {
+  const ops = contenders.map(() => 0);
+  const ms = contenders.map(() => 0);
+  const slice = async (c: Contender): Promise<[number, number]> => {
+    let n = 0;
+    const start = performance.now();
+    const end = start + sliceMs;
+    let now = start;
+    while (now < end) {
+      if (c.sync) for (let i = 0; i < 10; i++) c.sync();
+      else for (let i = 0; i < 10; i++) await (c.async as () => Promise<unknown>)();
+      n += 10;
+      now = performance.now();
+    }
+    return [n, now - start];
+  };
+  for (const c of contenders) await slice(c);
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < contenders.length; i++) {
+      const [n, t] = await slice(contenders[i] as Contender);
+      ops[i] = (ops[i] as number) + n;
+      ms[i] = (ms[i] as number) + t;
+    }
+  }
+  return contenders.map((c, i) => ({ name: c.name, iterations: ops[i] as number, opsPerSec: ((ops[i] as number) / (ms[i] as number)) * 1000 }));
 }
 
 interface Case {
@@ -57,20 +91,23 @@ export default async function (h: BenchHarness): Promise<void> {
     const sig = Buffer.from(token.slice(dot + 1), 'base64url');
     const rawKey = c.alg === 'ES256' ? { key: c.publicKey, dsaEncoding: 'ieee-p1363' as const } : c.publicKey;
     const hash = c.alg === 'EdDSA' ? null : 'sha256';
-    const raw = await h.measure(`raw node:crypto verify ${c.alg}`, () => cryptoVerify(hash, input, rawKey, sig), { batch: 20 });
-    const oursResult = await h.measureAsync(`ci-oidc verify ${c.alg}`, () => ours.verify(token, expect));
-
     const pem = c.publicKey.export({ type: 'spki', format: 'pem' }) as string;
     const jwtAlg = c.alg === 'EdDSA' ? null : c.alg;
-    let jsonwebtoken: BenchRow['ours'] | undefined;
-    if (jwtAlg) {
-      const opts = { algorithms: [jwtAlg as jwt.Algorithm], audience: 'ours', issuer: ISS };
-      jwt.verify(token, pem, opts);
-      jsonwebtoken = await h.measure(`jsonwebtoken ${c.alg}`, () => jwt.verify(token, pem, opts), { batch: 20 });
-    }
+    const jwtOpts = { algorithms: [jwtAlg as jwt.Algorithm], audience: 'ours', issuer: ISS };
     const fast = createFastJwtVerifier({ key: pem, algorithms: [c.alg as never], allowedAud: 'ours', allowedIss: ISS, cache: false });
     fast(token);
-    const fastJwt = await h.measure(`fast-jwt ${c.alg}`, () => fast(token), { batch: 20 });
+    if (jwtAlg) jwt.verify(token, pem, jwtOpts);
+
+    // Interleaved rounds: on a shared machine the load changes from second to second, so every
+    // contender runs a short slice in each round and the totals are compared.
+    const contenders: Contender[] = [
+      { name: `raw node:crypto verify ${c.alg}`, sync: () => cryptoVerify(hash, input, rawKey, sig) },
+      { name: `ci-oidc verify ${c.alg}`, async: () => ours.verify(token, expect) },
+      { name: `fast-jwt ${c.alg}`, sync: () => fast(token) },
+      ...(jwtAlg ? [{ name: `jsonwebtoken ${c.alg}`, sync: () => jwt.verify(token, pem, jwtOpts) }] : []),
+    ];
+    const results = await interleaved(contenders, h.quick ? 3 : 10, h.quick ? 100 : 200);
+    const [raw, oursResult, fastJwt, jsonwebtoken] = results as [BenchResult, BenchResult, BenchResult, BenchResult | undefined];
 
     const ratio = oursResult.opsPerSec / raw.opsPerSec;
     const beats = [jsonwebtoken, fastJwt].filter((r): r is NonNullable<typeof r> => r !== undefined).every((r) => oursResult.opsPerSec > r.opsPerSec);

@@ -103,7 +103,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     });
     scope.setErrorHandler((error, request, reply) => {
       if (error instanceof AdminError) return reply.status(error.status).send({ error: error.code, message: error.message });
-      if (isCiOidcError(error)) return reply.status(error.status >= 500 ? 400 : error.status).send({ error: error.code, message: error.message });
+      if (isCiOidcError(error)) return reply.status(error.status >= 500 ? 503 : error.status).send({ error: error.code, message: error.message });
       const status = (error as { statusCode?: number }).statusCode;
       if (status !== undefined && status < 500) return reply.status(status).send({ error: 'invalid_request', message: (error as Error).message });
       request.log.error({ err: error }, 'admin request failed');

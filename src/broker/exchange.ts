@@ -159,7 +159,7 @@ export async function runExchange(deps: ExchangeDeps, input: ExchangeInput): Pro
     const claimExpiry = Number(verified.claims.exp) + REPLAY_RETENTION_AFTER_EXP;
     const fast =
       deps.fastWriter && !grant.inTransaction
-        ? deps.fastWriter.write(
+        ? await deps.fastWriter.write(
             grant.singleUse ? { key: replayKey(verified.registration.id, verified.registration.issuer, jti!), registration: verified.registration.id, expiresAt: claimExpiry, now } : null,
             row,
             toAuditRow(auditEntry),

@@ -57,6 +57,10 @@ export function createBrokerModule(ctx: ServerContext, deps: BrokerModuleDeps): 
   const useStore = rl.backend === 'store' || (rl.backend === 'auto' && ctx.store.dialect === 'postgres');
   const limiter = (limit: number): RateLimiter =>
     useStore ? createStoreRateLimiter(db, { limit, windowSeconds: rl.windowSeconds }) : createMemoryRateLimiter({ limit, windowSeconds: rl.windowSeconds });
+  const envAdmin = env.CI_OIDC_ADMIN_TOKEN;
+  if (config.adminToken === undefined && envAdmin !== undefined && envAdmin.length > 0 && envAdmin.length < 32) {
+    ctx.logger.warn('CI_OIDC_ADMIN_TOKEN is shorter than 32 characters and is ignored: the admin API stays closed; generate one with `openssl rand -hex 32`');
+  }
   const adminToken = (): string | undefined => {
     const t = config.adminToken ?? env.CI_OIDC_ADMIN_TOKEN;
     return t !== undefined && t.length >= 32 ? t : undefined;

@@ -2,16 +2,28 @@ import Database from 'better-sqlite3';
 import type { BrokerAuditTable, BrokerCredentialTable } from '../store/tables/broker.ts';
 
 /**
- * SQLite hot path for the mint transaction: replay claim + credential row + audit row as one
- * synchronous better-sqlite3 transaction on prepared statements (kysely prepares every statement on
- * every call, which costs more than the exchange's own crypto). It runs on its own connection with
- * busy_timeout 0 and never waits: if another writer holds the lock it reports `busy` and the caller takes
- * the ordinary kysely path, so it can never block the event loop.
+ * SQLite hot path for the mint transaction: replay claim + credential row + audit row on prepared
+ * statements (kysely prepares every statement on every call, which costs more than the exchange's own
+ * crypto). Mints that arrive in the same event-loop turn share one transaction (group commit): each item
+ * still claims its `jti` before its rows are written, a replayed item writes nothing, and no caller is
+ * answered before the commit. The connection uses busy_timeout 0 and never waits: if another writer holds
+ * the lock, every item in the batch reports `busy` and its caller takes the ordinary kysely path, so this
+ * can never block the event loop.
  */
 export interface FastMintWriter {
-  write(claim: { key: string; registration: string; expiresAt: number; now: number } | null, credential: BrokerCredentialTable, audit: BrokerAuditTable): 'ok' | 'replayed' | 'busy';
+  write(claim: { key: string; registration: string; expiresAt: number; now: number } | null, credential: BrokerCredentialTable, audit: BrokerAuditTable): Promise<'ok' | 'replayed' | 'busy'>;
   close(): void;
 }
+
+interface Item {
+  claim: Parameters<FastMintWriter['write']>[0];
+  credential: BrokerCredentialTable;
+  audit: BrokerAuditTable;
+  resolve(r: 'ok' | 'replayed' | 'busy'): void;
+  reject(err: unknown): void;
+}
+
+const MAX_BATCH = 64;
 
 const CRED_COLS = ['id', 'token_hash', 'kind', 'endpoint', 'registration', 'iss', 'sub', 'subject_jti', 'role', 'scope', 'metadata', 'aws_access_key_id', 'issued_at', 'expires_at', 'revoked_at', 'revoked_reason'] as const;
 const AUDIT_COLS = ['id', 'at', 'endpoint', 'outcome', 'reason', 'registration', 'iss', 'sub', 'jti', 'kid', 'project_id', 'job_id', 'pipeline_id', 'role', 'credential_id', 'client_ip', 'request_id', 'detail'] as const;
@@ -29,22 +41,51 @@ export function openFastMintWriter(location: string): FastMintWriter | undefined
   );
   const cred = raw.prepare(insert('broker_credentials', CRED_COLS));
   const audit = raw.prepare(insert('broker_audit', AUDIT_COLS));
-  const tx = raw.transaction((c: Parameters<FastMintWriter['write']>[0], row: BrokerCredentialTable, a: BrokerAuditTable): 'ok' | 'replayed' => {
-    if (c !== null && claim.run(c.key, c.registration, c.expiresAt, c.now).changes !== 1) return 'replayed';
-    cred.run(row);
-    audit.run(a);
-    return 'ok';
-  });
-  return {
-    write(c, row, a) {
-      try {
-        return tx.immediate(c, row, a);
-      } catch (err) {
-        if (typeof (err as { code?: unknown }).code === 'string' && (err as { code: string }).code.startsWith('SQLITE_BUSY')) return 'busy';
-        throw err;
+  const tx = raw.transaction((items: Item[]): ('ok' | 'replayed')[] =>
+    items.map((it) => {
+      const c = it.claim;
+      if (c !== null && claim.run(c.key, c.registration, c.expiresAt, c.now).changes !== 1) return 'replayed';
+      cred.run(it.credential);
+      audit.run(it.audit);
+      return 'ok';
+    }),
+  );
+  let queue: Item[] = [];
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    const batch = queue;
+    queue = [];
+    if (batch.length === 0) return;
+    let results: ('ok' | 'replayed')[];
+    try {
+      results = tx.immediate(batch);
+    } catch (err) {
+      const busy = typeof (err as { code?: unknown }).code === 'string' && (err as { code: string }).code.startsWith('SQLITE_BUSY');
+      for (const it of batch) {
+        if (busy) it.resolve('busy');
+        else it.reject(err);
       }
+      return;
+    }
+    batch.forEach((it, i) => it.resolve(results[i]!));
+  };
+  let open = true;
+  return {
+    write(c, credential, a) {
+      if (!open) return Promise.resolve('busy');
+      return new Promise((resolve, reject) => {
+        queue.push({ claim: c, credential, audit: a, resolve, reject });
+        if (queue.length >= MAX_BATCH) flush();
+        else if (!scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
+      });
     },
     close() {
+      if (queue.length > 0) flush();
+      open = false;
       raw.close();
     },
   };

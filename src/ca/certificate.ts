@@ -65,6 +65,8 @@ export interface IssuingCa {
   /** DER of the fixed leaf extensions: KU, EKU (SKI comes next, per leaf), and AKI. */
   readonly fixedHeadDer: Buffer;
   readonly akiDer: Buffer;
+  /** The CA certificate's notAfter (seconds): leaves never outlive it. */
+  readonly notAfter: number;
 }
 
 const ALG_NULL_PARAMS = new Set([OID_RSA_SHA256, OID_RSA_SHA384, OID_RSA_SHA512]);
@@ -127,6 +129,7 @@ export function issuingCa(certificateDer: Uint8Array, privateKey: KeyObject): Is
     ski,
     fixedHeadDer: Buffer.concat([KU_LEAF, EKU_CODE_SIGNING]),
     akiDer: akiExtension(ski),
+    notAfter: Math.floor(cert.tbsCertificate.validity.notAfter.getTime().getTime() / 1000),
   };
 }
 

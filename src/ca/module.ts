@@ -8,6 +8,7 @@ import type { CapabilityModule, ServerContext } from '../server/context.ts';
 import { ConfigError } from '../server/errors.ts';
 import { createVerifier } from '../verifier/verifier.ts';
 import type { JwksDocument } from '../verifier/types.ts';
+import { AuthorizationConfigError, compileAuthorizations, type Authorizer } from './authorization.ts';
 import { CaAuthenticator, type TokenVerifier, type VerifierFactory } from './authenticate.ts';
 import { loadCaKeysFromPem, loadOrCreateCaKeys, rotateIntermediate, type CaKeyMaterial, type GeneratedCaOptions } from './ca-keys.ts';
 import type { CaConfig } from './config.ts';
@@ -118,11 +119,21 @@ export function loadIssuerConfig(config: CaConfig, ownIssuerUrl?: string): CaIss
   }
 }
 
+function configuredAuthorizations(cfg: CaIssuerConfig): Authorizer | undefined {
+  try {
+    return compileAuthorizations(cfg);
+  } catch (err) {
+    if (err instanceof AuthorizationConfigError) throw new ConfigError(err.issues.map((i) => `ca issuer config: ${i}`));
+    throw err;
+  }
+}
+
 /** Builds the signing CA: issuer config, CA keys (generated or PEM), verifier, service and Fulcio routes. */
 export async function createCaModule(ctx: ServerContext, deps: CaModuleDeps = {}): Promise<CaModule> {
   const config = ctx.config.ca;
   const ownIssuerUrl = deps.ownIssuer?.issuerUrl;
   const issuerConfig = loadIssuerConfig(config, ownIssuerUrl);
+  const authorize = deps.authorize ?? configuredAuthorizations(issuerConfig);
   const verifiers: TokenVerifier[] = [];
   const makeVerifier: VerifierFactory =
     deps.makeVerifier ??
@@ -163,7 +174,7 @@ export async function createCaModule(ctx: ServerContext, deps: CaModuleDeps = {}
     clock: ctx.clock,
     clientSigningAlgorithms: config.clientSigningAlgorithms,
     lenientClaims: config.lenientClaims,
-    ...(deps.authorize ? { authorize: deps.authorize } : {}),
+    ...(authorize ? { authorize } : {}),
     ...(ownIssuerUrl ? { urlDefaults: new Map([[ownIssuerUrl, ownIssuerUrl]]) } : {}),
     logger: ctx.logger,
   });
@@ -197,7 +208,8 @@ export async function createCaModule(ctx: ServerContext, deps: CaModuleDeps = {}
         onRejected: (err) => issued.inc({ outcome: 'refused', code: err.code }),
       });
     },
-    ready: () => keys.issuing.privateKey !== undefined,
+    // Ready while the active intermediate can still sign a full-lifetime leaf.
+    ready: () => keys.issuing.notAfter > ctx.clock() + 600,
     async close() {
       await Promise.all(verifiers.map((v) => v.close?.()));
     },
@@ -224,8 +236,10 @@ export function createCaExplainer(options: { config: CaConfig; clock: ServerCont
     ...(options.ownIssuer ? { localKeySources: new Map([[options.ownIssuer.issuerUrl, () => options.ownIssuer!.jwks()]]) } : {}),
     allowInsecureLoopback: options.config.allowInsecureLoopback,
   });
+  const authorize = configuredAuthorizations(issuerConfig);
   const service = new CaService({
     authenticator,
+    ...(authorize ? { authorize } : {}),
     keys: () => {
       throw new Error('explain never issues certificates');
     },

@@ -218,9 +218,10 @@ export class CaService {
     const now = this.opts.clock();
     const claims = auth.token.claims;
     const exp = claims.exp as number;
-    const notAfter = Math.min(now + (this.opts.lifetimeSeconds ?? 600), exp);
-    if (notAfter <= now) throw new FulcioError(3, FULCIO_MESSAGES.identityToken, 'expired', 'the token expires now');
     const keys = this.opts.keys();
+    if (keys.issuing.notAfter <= now) throw new FulcioError(13, FULCIO_MESSAGES.caBackend, 'ca_expired', 'the active intermediate has expired; rotate it');
+    const notAfter = Math.min(now + (this.opts.lifetimeSeconds ?? 600), exp, keys.issuing.notAfter);
+    if (notAfter <= now) throw new FulcioError(3, FULCIO_MESSAGES.identityToken, 'expired', 'the token expires now');
     let leafDer: Buffer;
     try {
       leafDer = await issueLeafAsync(keys.issuing, {

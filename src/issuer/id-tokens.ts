@@ -81,6 +81,11 @@ export class CiConfig {
     return `${this.file}: ${path}`;
   }
 
+  /** Follows a YAML alias (`*anchor`) to its node. */
+  private deref<T extends Node | null | undefined>(node: T): T {
+    return (isAlias(node) ? (node.resolve(this.doc) as T) : node);
+  }
+
   jobNames(): string[] {
     const root = this.doc.contents;
     if (!isMap(root)) return [];
@@ -93,7 +98,7 @@ export class CiConfig {
     const root = this.doc.contents;
     if (!isMap(root)) throw configError(this.file, `job ${JSON.stringify(jobName)} not found: the CI configuration is empty`);
     if (GLOBAL_KEYWORDS.has(jobName) || jobName.startsWith('.')) throw configError(this.file, `${JSON.stringify(jobName)} is not a runnable job`);
-    const job = root.get(jobName, true);
+    const job = this.deref(root.get(jobName, true) as Node | undefined);
     if (!isMap(job)) throw configError(this.file, `job ${JSON.stringify(jobName)} not found in the CI configuration`);
     const chain = this.extendsChain(root, jobName, job);
 
@@ -105,7 +110,7 @@ export class CiConfig {
       source = 'job';
     } else if (this.inheritsDefault(job, 'id_tokens', jobName)) {
       // `default:id_tokens` applies only when the job has none; a job's own map replaces it (#419750).
-      const def = root.get('default', true);
+      const def = this.deref(root.get('default', true) as Node | undefined);
       if (def !== undefined && !isMap(def)) throw configError(this.where(def, 'default'), 'must be a mapping');
       const node = isMap(def) ? def.get('id_tokens', true) : undefined;
       if (node !== undefined) {
@@ -119,7 +124,8 @@ export class CiConfig {
     const result: JobTokenConfig = { jobName, idTokens, idTokensSource: source, jwtClaims };
     const onDemand = findKey(chain, 'id_tokens_on_demand');
     if (onDemand) {
-      const value = isScalar(onDemand.node) ? onDemand.node.value : undefined;
+      const flag = this.deref(onDemand.node);
+      const value = isScalar(flag) ? flag.value : undefined;
       if (typeof value !== 'boolean') throw configError(this.where(onDemand.node, `${onDemand.owner}.id_tokens_on_demand`), 'must be true or false');
       result.onDemand = value;
     }
@@ -153,7 +159,7 @@ export class CiConfig {
       } else throw configError(this.where(ext as Node, `${name}.extends`), 'must be a job name or a list of job names');
       for (const parent of [...names].reverse()) {
         if (stack.includes(parent.name)) throw configError(this.where(parent.node, `${name}.extends`), `circular extends through ${JSON.stringify(parent.name)}`);
-        const target = root.get(parent.name, true);
+        const target = this.deref(root.get(parent.name, true) as Node | undefined);
         if (!isMap(target)) throw configError(this.where(parent.node, `${name}.extends`), `unknown job or template ${JSON.stringify(parent.name)}`);
         visit(parent.name, target, depth + 1, [...stack, parent.name]);
       }
@@ -176,7 +182,8 @@ export class CiConfig {
     return out;
   }
 
-  private parseIdTokens(node: Node, path: string): IdTokenSpec[] {
+  private parseIdTokens(ref: Node, path: string): IdTokenSpec[] {
+    const node = this.deref(ref);
     if (node.tag === '!reference') throw configError(this.where(node, path), '!reference is not supported in id_tokens');
     if (!isMap(node)) throw configError(this.where(node, path), 'must be a mapping of token names to {aud}');
     if (node.items.length > MAX_ID_TOKENS) throw configError(this.where(node, path), `at most ${String(MAX_ID_TOKENS)} ID tokens per job`);
@@ -193,20 +200,22 @@ export class CiConfig {
     return specs;
   }
 
-  private parseEntry(node: Node | null, path: string, name: string, keyNode: Node): IdTokenSpec {
+  private parseEntry(entry: Node | null, path: string, name: string, keyNode: Node): IdTokenSpec {
+    const node = this.deref(entry);
     if (!node || !isMap(node)) throw configError(this.where(node ?? keyNode, path), 'must be a mapping with aud (and optionally lifetime, jwt_claims)');
     for (const pair of node.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : '?';
       if (!ENTRY_KEYS.has(key)) throw configError(this.where(pair.key as Node, `${path}.${key}`), `unknown key ${JSON.stringify(key)}: an id_tokens entry accepts only aud, lifetime and jwt_claims`);
     }
-    const audNode = node.get('aud', true) as Node | undefined;
+    const audNode = this.deref(node.get('aud', true) as Node | undefined);
     if (audNode === undefined || (isScalar(audNode) && audNode.value === null)) throw configError(this.where(node, `${path}.aud`), 'aud is required');
     let aud: string | string[];
     if (isScalar(audNode) && typeof audNode.value === 'string') aud = audNode.value;
     else if (isSeq(audNode)) {
       if (audNode.items.length === 0) throw configError(this.where(audNode, `${path}.aud`), 'the aud list must not be empty');
       if (audNode.items.length > MAX_AUDIENCES) throw configError(this.where(audNode, `${path}.aud`), `at most ${String(MAX_AUDIENCES)} audiences`);
-      aud = audNode.items.map((item, i) => {
+      aud = audNode.items.map((raw, i) => {
+        const item = this.deref(raw as Node);
         if (!isScalar(item) || typeof item.value !== 'string') throw configError(this.where(item as Node, `${path}.aud[${String(i)}]`), 'must be a string');
         return item.value;
       });
@@ -228,14 +237,23 @@ export class CiConfig {
     return spec;
   }
 
-  private parseClaims(node: Node, path: string): ClaimDefinition[] {
+  private parseClaims(ref: Node, path: string): ClaimDefinition[] {
+    const node = this.deref(ref);
     if (!isMap(node)) throw configError(this.where(node, path), 'must be a mapping of claim names to values');
     if (node.items.length > 20) throw configError(this.where(node, path), 'at most 20 custom claims');
     return node.items.map((pair) => {
       const keyNode = pair.key as Node;
       const name = isScalar(keyNode) ? keyNode.value : undefined;
-      const valueNode = pair.value as Node | null;
-      const value: unknown = valueNode ? valueNode.toJSON() : null;
+      const valueNode = this.deref(pair.value as Node | null);
+      // Claim values are small; refuse anything whose serialisation would explode (alias bombs).
+      let value: unknown = null;
+      if (valueNode) {
+        try {
+          value = valueNode.toJS(this.doc, { maxAliasCount: 20 });
+        } catch {
+          throw configError(this.where(keyNode, `${path}.${String(name)}`), 'the value uses too many YAML aliases');
+        }
+      }
       const def: ClaimDefinition = { name: String(name), value };
       try {
         if (typeof name !== 'string') throw configError(this.where(keyNode, path), 'claim names must be strings');

@@ -38,6 +38,8 @@ export interface IssuedJobTokens {
   onDemand: boolean;
   /** Lifetime that bounds every token of this job (for the job token's expiry). */
   jobLifetime: number;
+  /** The job-level `jwt_claims`, expanded: on-demand tokens carry them too. */
+  jobClaims: ClaimDefinition[];
 }
 
 export interface MintedToken {
@@ -160,7 +162,14 @@ export class IssuerCore {
     if (job.idTokens.length === 0 && settings.legacyJobJwt && !dryRun) {
       Object.assign(tokens, this.legacyTokens(ctx, settings, profile));
     }
-    return { tokens, audiences: [...audiences], settings, onDemand: job.onDemand === true || settings.onDemand, jobLifetime };
+    return {
+      tokens,
+      audiences: [...audiences],
+      settings,
+      onDemand: job.onDemand === true || settings.onDemand,
+      jobLifetime,
+      jobClaims: jobLevel.definitions.map((d) => ({ name: d.name, value: d.value })),
+    };
   }
 
   /**
@@ -168,8 +177,8 @@ export class IssuerCore {
    * static claims are resolved and serialised once per context object; each mint only appends the
    * registered claims and signs.
    */
-  mintForJob(ctx: JobContext, aud: string | string[], lifetime?: number): MintedToken {
-    const p = this.prepare(ctx);
+  mintForJob(ctx: JobContext, aud: string | string[], lifetime?: number, jobClaims: readonly ClaimDefinition[] = []): MintedToken {
+    const p = this.prepare(ctx, jobClaims);
     const life = this.lifetime(ctx, lifetime, this.cfg.onDemandLifetime);
     const active = this.keyring.signer(p.alg);
     if (!active) throw this.noKey(p.alg);
@@ -190,12 +199,13 @@ export class IssuerCore {
     };
   }
 
-  private prepare(ctx: JobContext): PreparedJob {
+  private prepare(ctx: JobContext, jobClaims: readonly ClaimDefinition[]): PreparedJob {
     let p = this.preparedJobs.get(ctx);
     if (!p) {
       const settings = this.settingsFor(ctx);
       const profile = gitlabProfileClaims(ctx, { instanceHost: this.instanceHost(ctx), groupsDirect: settings.groupsDirect });
-      const custom = this.resolveCustom(settings.claimLevels, 'on-demand token');
+      const levels: ClaimLevel[] = [...settings.claimLevels, { level: `job ${ctx.jobName}`, untrusted: true, definitions: jobClaims }];
+      const custom = this.resolveCustom(levels, 'on-demand token');
       const fixed: Claims = { ...profile };
       for (const [k, v] of Object.entries(custom)) if (!(k in fixed) && !REGISTERED.has(k)) fixed[k] = v;
       p = { alg: settings.algorithm, staticJson: JSON.stringify(fixed).slice(0, -1), subJson: JSON.stringify(this.subject(settings, profile)) };

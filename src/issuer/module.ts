@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { Counter } from 'prom-client';
 import { Keyring, type KeyRecord, type KeyringAction } from '../jose/keyring.ts';
 import type { PublicSigningJwk, SigningAlg } from '../jose/keys.ts';
 import type { CapabilityModule, ServerContext } from '../server/context.ts';
@@ -68,7 +69,13 @@ export async function createIssuerModule(ctx: ServerContext, options: IssuerModu
   const applied = await keyring.tick();
   logActions(ctx, applied);
   const core = new IssuerCore(cfg, { issuerUrl, instanceUrl }, keyring, ctx.clock);
-  const service = new IssuerService(core, keyring, ctx.store.db, ctx.clock, ctx.logger, cfg.ciSystems, options.env ?? process.env);
+  const minted = new Counter({
+    name: 'ci_oidc_issuer_tokens_minted_total',
+    help: 'ID tokens minted by the issuer, by kind (job registration or on demand)',
+    labelNames: ['kind'] as const,
+    registers: [ctx.metrics.registry],
+  });
+  const service = new IssuerService(core, keyring, ctx.store.db, ctx.clock, ctx.logger, cfg.ciSystems, options.env ?? process.env, (kind, n) => minted.inc({ kind }, n));
   let timer: NodeJS.Timeout | undefined;
 
   const tick = async (): Promise<KeyringAction[]> => {

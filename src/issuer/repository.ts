@@ -3,6 +3,8 @@ import type { KeyRecord, KeyState, KeyringBackend, StoredKey } from '../jose/key
 import { isSigningAlg, type PublicSigningJwk } from '../jose/keys.ts';
 import type { Db } from '../store/db.ts';
 import type { IssuerJobTable, IssuerSigningKeyTable } from '../store/tables/issuer.ts';
+import type { JobContext } from './context.ts';
+import type { ClaimDefinition } from './custom-claims.ts';
 
 const STATES: readonly KeyState[] = ['next', 'active', 'retired', 'removed'];
 
@@ -73,7 +75,9 @@ export interface JobRecord {
   ciSystem: string;
   projectId: string;
   projectPath: string;
-  context: unknown;
+  context: JobContext;
+  /** Job-level `jwt_claims` (expanded at registration), carried by on-demand tokens. */
+  jobClaims: ClaimDefinition[];
   onDemand: boolean;
   audiences: string[];
   anyAudience: boolean;
@@ -88,7 +92,7 @@ function rowToJob(row: IssuerJobTable): JobRecord {
     ciSystem: row.ci_system,
     projectId: row.project_id,
     projectPath: row.project_path,
-    context: JSON.parse(row.context) as unknown,
+    ...parseStoredContext(row.context),
     onDemand: Number(row.on_demand) === 1,
     audiences: JSON.parse(row.audiences) as string[],
     anyAudience: Number(row.any_audience) === 1,
@@ -96,6 +100,12 @@ function rowToJob(row: IssuerJobTable): JobRecord {
     expiresAt: Number(row.expires_at),
     revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
   };
+}
+
+function parseStoredContext(text: string): { context: JobContext; jobClaims: ClaimDefinition[] } {
+  const stored = JSON.parse(text) as { context?: JobContext; jobClaims?: ClaimDefinition[] };
+  if (!stored.context || !Array.isArray(stored.jobClaims)) throw new Error('issuer_jobs row has an unreadable context');
+  return { context: stored.context, jobClaims: stored.jobClaims };
 }
 
 /** Jobs registered through the Job API; job tokens are kept only as SHA-256. */
@@ -115,7 +125,7 @@ export class JobRepository {
           ci_system: job.ciSystem,
           project_id: job.projectId,
           project_path: job.projectPath,
-          context: JSON.stringify(job.context),
+          context: JSON.stringify({ context: job.context, jobClaims: job.jobClaims }),
           on_demand: job.onDemand ? 1 : 0,
           audiences: JSON.stringify(job.audiences),
           any_audience: job.anyAudience ? 1 : 0,

@@ -59,6 +59,7 @@ export class IssuerService {
     private readonly logger: Logger,
     ciSystems: readonly CiSystemConfig[],
     env: NodeJS.ProcessEnv,
+    private readonly countMinted: (kind: 'job' | 'on_demand', n: number) => void = () => undefined,
   ) {
     this.jobs = new JobRepository(db);
     this.paths = new ProjectPathRepository(db);
@@ -112,6 +113,7 @@ export class IssuerService {
         projectId: context.jobProjectId,
         projectPath: context.jobProjectPath,
         context,
+        jobClaims: issued.jobClaims,
         onDemand: issued.onDemand,
         audiences,
         anyAudience: settings.anyAudience,
@@ -121,6 +123,7 @@ export class IssuerService {
       hashJobToken(jobToken),
     );
     if (!inserted) throw issuerError('job_exists', `job ${context.jobId} is already registered; a retried job must get a new CI_JOB_ID`, 409);
+    this.countMinted('job', Object.keys(issued.tokens).length);
     this.logger.info({ jobId: context.jobId, project: context.jobProjectPath, tokens: Object.keys(issued.tokens), onDemand: issued.onDemand }, 'job registered');
     const vars: Record<string, string> = { ...issued.tokens, CI_OIDC_ISSUER_URL: this.core.issuerUrl() };
     if (issued.onDemand) {
@@ -172,7 +175,7 @@ export class IssuerService {
   /** On-demand minting (issuer.md §9) for an authenticated job. */
   async mintOnDemand(job: JobRecord, request: { aud?: string | string[] | undefined; lifetime?: number | undefined; mode: 'api' | 'github' }): Promise<MintedToken> {
     if (!job.onDemand) throw issuerError('on_demand_disabled', 'on-demand minting is off for this job: set id_tokens_on_demand: true on the job, or idTokensOnDemand for the project', 403);
-    const ctx = job.context as JobContext;
+    const ctx = job.context;
     let aud = request.aud;
     if (aud === undefined || aud === '' || (Array.isArray(aud) && aud.length === 0)) {
       if (request.mode === 'api') throw issuerError('aud_required', 'aud is required: send {"aud": "<audience>"}');
@@ -190,7 +193,8 @@ export class IssuerService {
       throw issuerError('lifetime_invalid', 'lifetime must be a whole number of seconds, at least 60');
     }
     this.consumeRate(job.jobId);
-    const minted = this.core.mintForJob(ctx, aud, request.lifetime);
+    const minted = this.core.mintForJob(ctx, aud, request.lifetime, job.jobClaims);
+    this.countMinted('on_demand', 1);
     this.logger.info({ jobId: job.jobId, jti: minted.claims.jti, mode: request.mode }, 'on-demand token minted');
     return minted;
   }

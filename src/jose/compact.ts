@@ -1,3 +1,5 @@
+import { isAscii } from 'node:buffer';
+
 /**
  * Strict compact-JWS parsing. Everything here runs before any key lookup or crypto: length, charset and
  * segment count first, then canonical base64url, fatal UTF-8, a bounded duplicate-member scan and only
@@ -97,6 +99,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Fatal UTF-8 decoding; a byte-order mark is refused rather than stripped. */
 export function decodeUtf8Strict(bytes: Uint8Array): string | null {
+  // Pure ASCII is valid UTF-8 and cannot hold a BOM: take the cheap path.
+  if (isAscii(bytes)) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
   let text: string;
   try {
     text = utf8.decode(bytes);

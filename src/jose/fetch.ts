@@ -230,9 +230,8 @@ export function createHardenedFetcher(options: FetcherOptions = {}): HardenedFet
         },
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
-        maxRedirections: 0,
         connections: 4,
-      } as Agent.Options);
+      });
       agents.set(key, agent);
     }
     return agent;

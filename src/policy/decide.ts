@@ -38,7 +38,17 @@ export function audienceAccepted(aud: unknown, audiences: readonly string[], mod
   return aud.some((a) => audiences.includes(a as string));
 }
 
+const pinsCache = new WeakMap<LoadedRole['pins'], { owner: string | null; project: string | null; view: RolePins }>();
+
 export function pinsView(role: LoadedRole): RolePins {
+  const hit = pinsCache.get(role.pins);
+  if (hit && hit.owner === role.pins.owner && hit.project === role.pins.project) return hit.view;
+  const view = computePins(role);
+  pinsCache.set(role.pins, { owner: role.pins.owner, project: role.pins.project, view });
+  return view;
+}
+
+function computePins(role: LoadedRole): RolePins {
   const p = role.compiled.profile.pins;
   if (!p) return {};
   const out: Record<string, string> = {};
@@ -51,54 +61,67 @@ function reasonFromError(ctx: EvalContext): ReasonCode {
   return ctx.errorReason ?? 'claim-type';
 }
 
+function explainOf(role: LoadedRole, entries: TraceEntry[], result: 'allow' | 'deny', reason: ReasonCode): CandidateExplain {
+  const c = role.compiled;
+  return { name: c.document.name, result, reason, specificity: c.specificity, pins: pinsView(role), lints: c.lints, trace: entries };
+}
+
+function denied(role: LoadedRole, entries: TraceEntry[], reason: ReasonCode): CandidateResult {
+  return { role, allowed: false, explain: explainOf(role, entries, 'deny', reason), toRecord: {} };
+}
+
+/** One pin (policy.md §8.2): null when it holds (or is recorded on this first use), else the deny reason. */
+function checkPin(claims: Readonly<Record<string, unknown>>, entries: TraceEntry[], pinning: 'tofu' | 'explicit', need: boolean, pinned: string | null, claim: string, toRecord: { owner?: string; project?: string }, slot: 'owner' | 'project'): ReasonCode | null {
+  if (!need && pinned === null) return null;
+  const v = claims[claim];
+  if (typeof v !== 'string' || !ID_RE.test(v)) {
+    entries.push({ path: `pins.${claim}`, claim, op: 'eq', operand: pinned, actual: v, result: 'error', why: 'claim-missing or not an ID: the pin cannot be checked' });
+    return 'id-mismatch';
+  }
+  if (pinned === null) {
+    if (pinning === 'explicit') {
+      entries.push({ path: `pins.${claim}`, claim, op: 'eq', operand: null, actual: v, result: false, why: 'explicit pin missing' });
+      return 'id-mismatch';
+    }
+    toRecord[slot] = v;
+    entries.push({ path: `pins.${claim}`, claim, op: 'eq', operand: null, actual: v, result: true, why: 'not pinned yet: recorded on this first use' });
+    return null;
+  }
+  const ok = v === pinned;
+  entries.push({ path: `pins.${claim}`, claim, op: 'eq', operand: pinned, actual: v, result: ok, why: ok ? 'pin matches' : 'id differs from the pin (resurrected or re-registered path?)' });
+  return ok ? null : 'id-mismatch';
+}
+
+const ID_RE = /^[1-9][0-9]{0,19}$/;
+
 export function evaluateCandidate(role: LoadedRole, claims: Readonly<Record<string, unknown>>, registration: PolicyRegistration, mode: AudienceMode, trace = true): CandidateResult {
   const c = role.compiled;
   const entries: TraceEntry[] = [];
-  const ctx: EvalContext = { claims, profile: c.profile, shared: registration.shared, subEscaped: c.profile.subEscaped, ...(trace ? { trace: entries } : {}) };
-  const base = { name: c.document.name, specificity: c.specificity, pins: pinsView(role), lints: c.lints, trace: entries };
-  const deny = (reason: ReasonCode): CandidateResult => ({ role, allowed: false, explain: { ...base, result: 'deny', reason }, toRecord: {} });
-
-  if (c.document.issuer !== registration.id) return deny('issuer-not-trusted');
+  const ctx: EvalContext = { claims, profile: c.profile, shared: registration.shared, subEscaped: c.profile.subEscaped, trace: trace ? entries : undefined };
+  if (c.document.issuer !== registration.id) return denied(role, entries, 'issuer-not-trusted');
   if (!audienceAccepted(claims.aud, c.document.audiences, mode)) {
     entries.push({ path: 'audiences', claim: 'aud', op: 'in', operand: c.document.audiences, actual: claims.aud, result: false, why: `audience not accepted (mode ${mode})` });
-    return deny('audience-mismatch');
+    return denied(role, entries, 'audience-mismatch');
   }
-  for (const d of c.deny) {
-    const r = d.evaluate(ctx);
-    if (r === true) return deny('deny-matched');
-    if (r === 'error') return deny(reasonFromError(ctx));
+  for (let i = 0; i < c.deny.length; i++) {
+    const r = (c.deny[i] as CompiledRole['deny'][number]).evaluate(ctx);
+    if (r === true) return denied(role, entries, 'deny-matched');
+    if (r === 'error') return denied(role, entries, reasonFromError(ctx));
   }
   const r = c.when.evaluate(ctx);
-  if (r === 'error') return deny(reasonFromError(ctx));
-  if (r === false) return deny('predicate-false');
+  if (r === 'error') return denied(role, entries, reasonFromError(ctx));
+  if (r === false) return denied(role, entries, 'predicate-false');
 
-  // ID pins (policy.md §8.2): a differing immutable ID denies even when every path matches.
   const toRecord: { owner?: string; project?: string } = {};
   const pinClaims = c.profile.pins;
   const pinning = c.document.pinning ?? 'tofu';
   if (pinClaims && pinning !== 'off') {
-    const check = (need: boolean, pinned: string | null, claim: string, slot: 'owner' | 'project'): ReasonCode | null => {
-      if (!need && pinned === null) return null;
-      const v = claims[claim];
-      if (typeof v !== 'string' || !/^[1-9][0-9]{0,19}$/.test(v)) {
-        entries.push({ path: `pins.${claim}`, claim, op: 'eq', operand: pinned, actual: v, result: 'error', why: 'claim-missing or not an ID: the pin cannot be checked' });
-        return 'id-mismatch';
-      }
-      if (pinned === null) {
-        if (pinning === 'tofu') toRecord[slot] = v;
-        entries.push({ path: `pins.${claim}`, claim, op: 'eq', operand: null, actual: v, result: true, why: pinning === 'tofu' ? 'not pinned yet: recorded on this first use' : 'explicit pin missing' });
-        return pinning === 'explicit' ? 'id-mismatch' : null;
-      }
-      const ok = v === pinned;
-      entries.push({ path: `pins.${claim}`, claim, op: 'eq', operand: pinned, actual: v, result: ok, why: ok ? 'pin matches' : 'id differs from the pin (resurrected or re-registered path?)' });
-      return ok ? null : 'id-mismatch';
-    };
-    const e1 = check(c.pinRequirement.owner, role.pins.owner, pinClaims.owner, 'owner');
-    if (e1) return deny(e1);
-    const e2 = check(c.pinRequirement.project, role.pins.project, pinClaims.project, 'project');
-    if (e2) return deny(e2);
+    const e1 = checkPin(claims, entries, pinning, c.pinRequirement.owner, role.pins.owner, pinClaims.owner, toRecord, 'owner');
+    if (e1) return denied(role, entries, e1);
+    const e2 = checkPin(claims, entries, pinning, c.pinRequirement.project, role.pins.project, pinClaims.project, toRecord, 'project');
+    if (e2) return denied(role, entries, e2);
   }
-  return { role, allowed: true, explain: { ...base, result: 'allow', reason: 'allowed' }, toRecord };
+  return { role, allowed: true, explain: explainOf(role, entries, 'allow', 'allowed'), toRecord };
 }
 
 /** `sub-format-changed` (policy.md §9): an exact-`sub` role whose pairs match the token's in another order. */
@@ -132,33 +155,42 @@ export interface Selection {
 }
 
 /** Evaluates candidates and selects per policy.md §10. */
+interface MakeContext {
+  registration: PolicyRegistration;
+  claims: Readonly<Record<string, unknown>>;
+  results: CandidateResult[];
+  flags: string[];
+}
+
+function makeDecision(m: MakeContext, decision: 'allow' | 'deny', reason: ReasonCode, cause?: ReasonCode, selected?: string): RoleDecision {
+  const candidates: CandidateExplain[] = [];
+  for (let i = 0; i < m.results.length; i++) candidates.push((m.results[i] as CandidateResult).explain);
+  const d: RoleDecision = { decision, reason, issuer: { registration: m.registration.id, iss: m.registration.issuer }, tokenSummary: tokenSummary(m.claims), candidates };
+  if (cause !== undefined) d.cause = cause;
+  if (selected !== undefined) d.selected = selected;
+  if (m.flags.length) d.flags = m.flags;
+  return d;
+}
+
 export function selectRole(input: SelectionInput): Selection {
   const { registration, claims, named, mode } = input;
-  const results = input.candidates.map((r) => evaluateCandidate(r, claims, registration, mode));
-  const base = {
-    issuer: { registration: registration.id, iss: registration.issuer },
-    tokenSummary: tokenSummary(claims),
-    candidates: results.map((r) => r.explain),
-  };
+  const results: CandidateResult[] = [];
+  for (let i = 0; i < input.candidates.length; i++) results.push(evaluateCandidate(input.candidates[i] as LoadedRole, claims, registration, mode));
   const flags = subFormatFlags(input.candidates, claims);
-  const withFlags = flags.length ? { flags } : {};
-  const allowed = results.filter((r) => r.allowed);
+  const ctx: MakeContext = { registration, claims, results, flags };
+  const make = makeDecision;
   if (named) {
     const only = results[0];
-    if (!only) return { decision: { decision: 'deny', reason: 'role-not-found', ...base, ...withFlags } };
-    if (!only.allowed) return { decision: { decision: 'deny', reason: 'role-denied', cause: only.explain.reason, ...base, ...withFlags } };
-    return { decision: { decision: 'allow', reason: 'allowed', selected: only.explain.name, ...base, ...withFlags }, winner: only };
+    if (!only) return { decision: make(ctx, 'deny', 'role-not-found') };
+    if (!only.allowed) return { decision: make(ctx, 'deny', 'role-denied', only.explain.reason) };
+    return { decision: make(ctx, 'allow', 'allowed', undefined, only.explain.name), winner: only };
   }
-  if (allowed.length === 0) {
-    const cause = results.length === 1 ? results[0]!.explain.reason : undefined;
-    return { decision: { decision: 'deny', reason: 'no-role-matched', ...(cause ? { cause } : {}), ...base, ...withFlags } };
-  }
-  const sorted = [...allowed].sort((a, b) => compareSpecificity(b.explain.specificity, a.explain.specificity));
+  const allowed = results.filter((r) => r.allowed);
+  if (allowed.length === 0) return { decision: make(ctx, 'deny', 'no-role-matched', results.length === 1 ? results[0]!.explain.reason : undefined) };
+  const sorted = allowed.length === 1 ? allowed : [...allowed].sort((a, b) => compareSpecificity(b.explain.specificity, a.explain.specificity));
   const top = sorted[0]!;
-  if (sorted.length > 1 && compareSpecificity(top.explain.specificity, sorted[1]!.explain.specificity) === 0) {
-    return { decision: { decision: 'deny', reason: 'ambiguous-role', ...base, ...withFlags } };
-  }
-  return { decision: { decision: 'allow', reason: 'allowed', selected: top.explain.name, ...base, ...withFlags }, winner: top };
+  if (sorted.length > 1 && compareSpecificity(top.explain.specificity, sorted[1]!.explain.specificity) === 0) return { decision: make(ctx, 'deny', 'ambiguous-role') };
+  return { decision: make(ctx, 'allow', 'allowed', undefined, top.explain.name), winner: top };
 }
 
 /** Metadata from string `claimMappings` (policy.md §12). A missing mapped claim is skipped (Vault). */

@@ -10,10 +10,9 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import type { PolicyPendingPublisherRow, PolicyPublisherRow, PolicyRoleRow } from '../store/tables/policy.ts';
 import { asciiLower } from './glob.ts';
-import { claimMetadata, selectRole, tokenSummary, type LoadedRole } from './decide.ts';
+import { claimMetadata, pinsView, selectRole, tokenSummary, type LoadedRole } from './decide.ts';
 import { PolicyValidationError } from './predicate.ts';
 import { compileRole } from './role.ts';
-import { policyProfile } from './profile.ts';
 import { PolicyRepository } from './repository.ts';
 import {
   indexKey,
@@ -57,18 +56,32 @@ export interface PolicyEngineOptions {
 
 const DEFAULT_TENANT = 'default';
 
+function addBucket(out: LoadedRole[], roles: LoadedRole[] | undefined, tenant: string): void {
+  if (!roles) return;
+  for (let i = 0; i < roles.length; i++) {
+    const r = roles[i]!;
+    if (r.tenant === tenant && !out.includes(r)) out.push(r);
+  }
+}
+
 interface RegistrationIndex {
   /** claim → value → roles; every role sits in exactly one bucket or in `unindexed`. */
   byClaim: Map<string, Map<string, LoadedRole[]>>;
+  /** The same buckets as an array, with whether the claim's values are case-folded (path claims). */
+  buckets: { claim: string; fold: boolean; byValue: Map<string, LoadedRole[]> }[];
   unindexed: LoadedRole[];
 }
 
+const storedCache = new WeakMap<LoadedRole, StoredRole>();
+
+/** The role as the broker sees it; cached until its pins change. */
 function toStoredRole(r: LoadedRole): StoredRole {
-  const p = r.compiled.profile.pins;
-  const pins: Record<string, string> = {};
-  if (p && r.pins.owner) pins[p.owner] = r.pins.owner;
-  if (p && r.pins.project) pins[p.project] = r.pins.project;
-  return { id: r.id, tenant: r.tenant, document: r.compiled.document, pins, createdAt: r.createdAt, updatedAt: r.updatedAt };
+  const pins = pinsView(r);
+  const hit = storedCache.get(r);
+  if (hit && hit.pins === pins) return hit;
+  const stored: StoredRole = { id: r.id, tenant: r.tenant, document: r.compiled.document, pins, createdAt: r.createdAt, updatedAt: r.updatedAt };
+  storedCache.set(r, stored);
+  return stored;
 }
 
 function publisherFromRow(row: PolicyPublisherRow): StoredPublisher {
@@ -146,7 +159,7 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
   function indexRole(idx: Map<string, RegistrationIndex>, role: LoadedRole): void {
     const reg = role.compiled.document.issuer;
     let ri = idx.get(reg);
-    if (!ri) idx.set(reg, (ri = { byClaim: new Map(), unindexed: [] }));
+    if (!ri) idx.set(reg, (ri = { byClaim: new Map(), buckets: [], unindexed: [] }));
     // Prefer the most selective claim (order of the profile's tenantExact: project before namespace).
     const order = Object.entries(role.compiled.profile.tenantExact).sort((a, b) => b[1] - a[1]).map(([c]) => c);
     const claim = order.find((c) => role.compiled.indexKeys.has(c));
@@ -155,7 +168,10 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
       return;
     }
     let byValue = ri.byClaim.get(claim);
-    if (!byValue) ri.byClaim.set(claim, (byValue = new Map()));
+    if (!byValue) {
+      ri.byClaim.set(claim, (byValue = new Map()));
+      ri.buckets.push({ claim, fold: role.compiled.profile.kindOf(claim) === 'path', byValue });
+    }
     for (const v of role.compiled.indexKeys.get(claim) ?? []) {
       const list = byValue.get(v);
       if (list) list.push(role);
@@ -202,6 +218,11 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
   }
 
   /** Re-reads the generation counter when the index is older than maxStale; reloads on change. */
+  /** Synchronous fast path: the index is young enough and the store answered last time. */
+  function fresh(): boolean {
+    return storeError === null && clock() - checkedAt < maxStale;
+  }
+
   async function ensureFresh(): Promise<boolean> {
     const now = clock();
     if (now - checkedAt < maxStale && storeError === null) return true;
@@ -222,24 +243,14 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
   function candidatesFor(registration: PolicyRegistration, tenant: string, claims: Readonly<Record<string, unknown>>): LoadedRole[] {
     const ri = roleIndex.get(registration.id);
     if (!ri) return [];
-    const profile = policyProfile(registration.profile);
-    const seen = new Set<LoadedRole>();
     const out: LoadedRole[] = [];
-    for (const [claim, byValue] of ri.byClaim) {
-      const v = claims[claim];
-      const values = Array.isArray(v) ? v : [v];
-      for (const x of values) {
-        if (typeof x !== 'string') continue;
-        const key = profile.kindOf(claim) === 'path' ? asciiLower(x) : x;
-        for (const r of byValue.get(key) ?? []) {
-          if (!seen.has(r) && r.tenant === tenant) {
-            seen.add(r);
-            out.push(r);
-          }
-        }
-      }
+    for (let b = 0; b < ri.buckets.length; b++) {
+      const bucket = ri.buckets[b]!;
+      const v = claims[bucket.claim];
+      if (typeof v === 'string') addBucket(out, bucket.byValue.get(bucket.fold ? asciiLower(v) : v), tenant);
+      else if (Array.isArray(v)) for (const x of v) if (typeof x === 'string') addBucket(out, bucket.byValue.get(bucket.fold ? asciiLower(x) : x), tenant);
     }
-    for (const r of ri.unindexed) if (r.tenant === tenant) out.push(r);
+    for (let i = 0; i < ri.unindexed.length; i++) if (ri.unindexed[i]!.tenant === tenant) out.push(ri.unindexed[i]!);
     return out;
   }
 
@@ -265,7 +276,7 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
       const tenant = opts.tenant ?? DEFAULT_TENANT;
       const registration = visible(lookupRegistration(token.registrationId), tenant);
       if (!registration) return emit('role', denyRole('issuer-not-trusted', token));
-      if (!(await ensureFresh())) return emit('role', denyRole('policy-store-unavailable', token, registration.issuer));
+      if (!fresh() && !(await ensureFresh())) return emit('role', denyRole('policy-store-unavailable', token, registration.issuer));
       const mode = opts.audienceMode ?? 'single';
       let candidates: LoadedRole[];
       if (opts.roleName !== undefined) {
@@ -273,7 +284,8 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
         if (!r) return emit('role', { ...denyRole('role-not-found', token, registration.issuer) });
         candidates = [r];
       } else {
-        candidates = candidatesFor(registration, tenant, token.claims).filter((r) => opts.grantType === undefined || (r.compiled.document.grant?.type ?? 'oauth') === opts.grantType);
+        candidates = candidatesFor(registration, tenant, token.claims);
+        if (opts.grantType !== undefined) candidates = candidates.filter((r) => (r.compiled.document.grant?.type ?? 'oauth') === opts.grantType);
       }
       const { decision, winner } = selectRole({ registration, claims: token.claims, candidates, named: opts.roleName !== undefined, mode });
       if (!winner) return emit('role', decision);
@@ -291,7 +303,9 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
       }
       const metadata = claimMetadata(winner.role, token.claims);
       if ('error' in metadata) return emit('role', { ...decision, decision: 'deny', reason: opts.roleName !== undefined ? 'role-denied' : 'no-role-matched', cause: 'claim-type', selected: undefined });
-      return emit('role', { ...decision, role: toStoredRole(winner.role), metadata });
+      decision.role = toStoredRole(winner.role);
+      decision.metadata = metadata;
+      return emit('role', decision);
     },
 
     async decidePublisher(token, opts: DecidePublisherOptions = {}) {
@@ -302,7 +316,7 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
         emit('publisher', { decision: 'deny', code, description, reason, explain: { ...explain, ...(operatorMessage ? { operatorMessage } : {}) } });
       const provider = registration ? publisherProviderFor(registration) : null;
       if (!registration || !provider) return deny('invalid-payload', 'unknown trusted publishing issuer', 'issuer-not-trusted');
-      if (!(await ensureFresh())) return deny('invalid-publisher', 'valid token, but no corresponding publisher (policy store unavailable)', 'policy-store-unavailable');
+      if (!fresh() && !(await ensureFresh())) return deny('invalid-publisher', 'valid token, but no corresponding publisher (policy store unavailable)', 'policy-store-unavailable');
       const claims = token.claims;
       const key = publisherLookupKey(provider, claims);
       if ('error' in key) return deny('invalid-publisher', `valid token, but no corresponding publisher (${key.error})`, key.error.startsWith('Missing') ? 'claim-missing' : 'predicate-false');

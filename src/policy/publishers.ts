@@ -146,33 +146,46 @@ export function runPublisherChecks(pub: StoredPublisher, registration: PolicyReg
     return { ok: false, message, detail, reason, toRecord: {}, trace };
   };
   const row = { owner: pub.owner, project: pub.project, workflow: pub.workflow, environment: pub.environment };
-  const failure = pub.provider === 'gitlab' ? checkGitlabPublisher(row, claims, instanceHost(registration)) : checkGithubPublisher({ ...row, ownerId: pub.pins.ownerId ?? '' }, claims);
+  const failure = pub.provider === 'gitlab' ? checkGitlabPublisher(row, claims, instanceHost(registration)) : checkGithubPublisher({ owner: pub.owner, project: pub.project, workflow: pub.workflow, environment: pub.environment, ownerId: pub.pins.ownerId ?? '' }, claims);
   if (failure) return fail(failure.check, failure.message, failure.detail);
   trace.push({ check: pub.provider === 'gitlab' ? 'sub, project_path, ci_config_ref_uri, environment' : 'sub, repository, repository_owner, repository_owner_id, job_workflow_ref, environment', result: true, why: 'all PyPI checks passed' });
 
-  const [ownerClaim, projectClaim] = pub.provider === 'gitlab' ? ['namespace_id', 'project_id'] : ['repository_owner_id', 'repository_id'];
+  const gitlab = pub.provider === 'gitlab';
   const toRecord: { owner?: string; project?: string } = {};
-  for (const [slot, claim, pinned] of [
-    ['owner', ownerClaim, pub.pins.ownerId ?? null],
-    ['project', projectClaim, pub.pins.projectId ?? null],
-  ] as const) {
-    const v = claims[claim];
-    if (typeof v !== 'string' || !/^[1-9][0-9]{0,19}$/.test(v)) return fail(claim, `Check failed for required claim '${claim}'`, `${claim} is missing or not an ID: pins cannot be checked`, 'id-mismatch');
-    if (pinned === null) {
-      if (pub.firstUseDeadline !== null && now > pub.firstUseDeadline) {
-        return fail(claim, `Check failed for required claim '${claim}'`, 'the first-use deadline passed before the publisher was used: recreate it or enter the IDs', 'id-mismatch');
-      }
-      toRecord[slot] = v;
-      trace.push({ check: claim, result: true, why: 'not pinned yet: recorded on this first use' });
-    } else if (v !== pinned) {
-      return fail(claim, `Check failed for required claim '${claim}'`, `${claim} ${v} differs from the pinned ${pinned} (account or namespace resurrection?)`, 'id-mismatch');
-    } else trace.push({ check: claim, result: true, why: 'pin matches' });
-  }
+  const ownerFail = checkPublisherPin(gitlab ? 'namespace_id' : 'repository_owner_id', pub.pins.ownerId ?? null, pub.firstUseDeadline, claims, now, trace, (v) => (toRecord.owner = v));
+  if (ownerFail) return fail(ownerFail.claim, `Check failed for required claim '${ownerFail.claim}'`, ownerFail.detail, 'id-mismatch');
+  const projectFail = checkPublisherPin(gitlab ? 'project_id' : 'repository_id', pub.pins.projectId ?? null, pub.firstUseDeadline, claims, now, trace, (v) => (toRecord.project = v));
+  if (projectFail) return fail(projectFail.claim, `Check failed for required claim '${projectFail.claim}'`, projectFail.detail, 'id-mismatch');
 
   const cf = pub.provider === 'gitlab' ? checkGitlabConstraints(pub.constraints, claims, matchRefPattern) : checkGithubConstraints(pub.constraints, claims, matchRefPattern);
   if (cf) return fail(cf.check, cf.message, cf.detail);
   if (Object.keys(pub.constraints).length) trace.push({ check: 'constraints', result: true, why: 'optional constraints hold' });
   return { ok: true, toRecord, trace };
+}
+
+const ID_RE = /^[1-9][0-9]{0,19}$/;
+
+/** One ID pin (trusted-publishing.md §6.4): null when it holds or is recorded now, else the failure. */
+function checkPublisherPin(
+  claim: string,
+  pinned: string | null,
+  deadline: number | null,
+  claims: Readonly<Record<string, unknown>>,
+  now: number,
+  trace: PublisherCheckTrace[],
+  record: (v: string) => void,
+): { claim: string; detail: string } | null {
+  const v = claims[claim];
+  if (typeof v !== 'string' || !ID_RE.test(v)) return { claim, detail: `${claim} is missing or not an ID: pins cannot be checked` };
+  if (pinned === null) {
+    if (deadline !== null && now > deadline) return { claim, detail: 'the first-use deadline passed before the publisher was used: recreate it or enter the IDs' };
+    record(v);
+    trace.push({ check: claim, result: true, why: 'not pinned yet: recorded on this first use' });
+    return null;
+  }
+  if (v !== pinned) return { claim, detail: `${claim} ${v} differs from the pinned ${pinned} (account or namespace resurrection?)` };
+  trace.push({ check: claim, result: true, why: 'pin matches' });
+  return null;
 }
 
 /** PyPI's `ultranormalize_name`: case, separators and confusable characters folded. */

@@ -277,7 +277,8 @@ export function githubPublisherLookup(claims: Readonly<Record<string, unknown>>)
   return { owner: repository.slice(0, slash), project: repository.slice(slash + 1), workflow, ownerId: claims.repository_owner_id as string };
 }
 
-const ghLower = (s: string): string => s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+const GH_UPPER = /[A-Z]/;
+const ghLower = (s: string): string => (GH_UPPER.test(s) ? s.replace(/[A-Z]/g, (c) => c.toLowerCase()) : s);
 
 /** Warehouse's GitHub checks in order (the `jti` check is the broker's replay store). */
 export function checkGithubPublisher(pub: GithubPublisherRow, claims: Readonly<Record<string, unknown>>): { check: string; message: string; detail: string } | null {

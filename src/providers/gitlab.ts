@@ -379,7 +379,8 @@ export function gitlabPublisherLookup(claims: Readonly<Record<string, unknown>>)
   return { owner: path.slice(0, slash), project: path.slice(slash + 1), workflow };
 }
 
-const asciiLower = (s: string): string => s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+const HAS_UPPER = /[A-Z]/;
+const asciiLower = (s: string): string => (HAS_UPPER.test(s) ? s.replace(/[A-Z]/g, (c) => c.toLowerCase()) : s);
 
 /** One failed check: `check` is the claim, `message` the caller text, `detail` the operator text. */
 export interface PublisherCheckFailure {

@@ -79,6 +79,25 @@ forEachStore((kind, open) => {
     }
   });
 
+  test(`${kind}: a pending publisher is reified on first use and scopes the token to its new project`, async () => {
+    const created = await fetch(`${broker.url}/admin/v1/pending-publishers`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ provider: 'gitlab', registration: 'gitlab.com', owner: 'pendgroup', project: 'newrepo', workflow: '.gitlab-ci.yml', projectName: 'brand-new', addedBy: 'alice' }),
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+    const claims = { namespace_path: 'pendgroup', project_path: 'pendgroup/newrepo', namespace_id: '500', project_id: '501' };
+    const r = await mint({ token: gitlab.mint(claims) });
+    assert.equal(r.status, 200, await r.clone().text());
+    const { token } = (await r.json()) as { token: string };
+    const intro = (await (await fetch(`${broker.url}/oauth/introspect`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: new URLSearchParams({ token }) })).json()) as { scope: string };
+    assert.equal(intro.scope, 'project:brand-new');
+    const pending = (await (await fetch(`${broker.url}/admin/v1/pending-publishers`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { pending: unknown[] };
+    assert.equal(pending.pending.length, 0);
+    // The reified publisher now serves later tokens as a normal one.
+    assert.equal((await mint({ token: gitlab.mint(claims) })).status, 200);
+  });
+
   test(`${kind}: unknown issuer is invalid-payload`, async () => {
     const other = await createTestIssuer('https://gitlab.example.test');
     const r = await mint({ token: other.mint() });

@@ -6,7 +6,7 @@ import { CIContextProvider, FulcioSigner, MessageSignatureBundleBuilder } from '
 import { X509Certificate as CoreX509 } from '@sigstore/core';
 import { pemToDerList } from '../../src/ca/certificate.ts';
 import { OID } from '../../src/ca/oids.ts';
-import { F2, F5, F7, KEYS, LEGACY_GITLAB, mint, nowSeconds, OURS, postJson, signingRequest, startCa, type RunningCa } from './helpers.ts';
+import { F2, F5, F7, KEYS, LEGACY_GITLAB, mint, nowSeconds, OURS, postJson, signingRequest, startCa, testIssuerDocument, type RunningCa } from './helpers.ts';
 
 const IDENTITY = 'There was an error processing the identity token';
 
@@ -160,6 +160,7 @@ describe('Fulcio-compatible API with the real @sigstore/sign client', () => {
     assert.equal(meta.wildcardIssuerUrl, 'https://token.actions.githubusercontent.com/*');
     assert.equal('issuerUrl' in meta, false);
     assert.ok(cfg.issuers.some((i: any) => i.issuerUrl === OURS));
+    assert.equal(await ca.module.ready!(), true);
   });
 });
 
@@ -379,5 +380,58 @@ describe('more request shapes', () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('Authorization trees in the issuer configuration (ours)', () => {
+  test('an issuer policy allows only the listed namespaces; a bad tree is a load error', async () => {
+    const doc = testIssuerDocumentWith({ Authorization: { any: [{ claim: 'namespace_id', in: ['123', '72'] }] } });
+    const ca = await startCa({ ca: { issuerConfig: doc } });
+    try {
+      assert.equal((await postJson(`${ca.url}/api/v2/signingCert`, signingRequest(mint(KEYS.gitlab, F2)).body)).status, 200);
+      const other = await postJson(`${ca.url}/api/v2/signingCert`, signingRequest(mint(KEYS.gitlab, { ...F2, namespace_id: '999' })).body);
+      assert.equal(other.status, 400);
+      assert.equal(other.json.message, IDENTITY);
+      const explained = await ca.module.explain(mint(KEYS.gitlab, { ...F2, namespace_id: '999' }));
+      assert.equal(explained.outcome.code, 'authorization_denied');
+    } finally {
+      await ca.close();
+    }
+    await assert.rejects(startCa({ ca: { issuerConfig: testIssuerDocumentWith({ Authorization: { claim: 'namespace_id', nope: 1 } }) } }), /Authorization/);
+  });
+});
+
+function testIssuerDocumentWith(extra: Record<string, unknown>): Record<string, unknown> {
+  const doc = testIssuerDocument() as { OIDCIssuers: Record<string, Record<string, unknown>> };
+  doc.OIDCIssuers['https://gitlab.com'] = { ...doc.OIDCIssuers['https://gitlab.com'], ...extra };
+  return doc;
+}
+
+describe('audit log (G5)', () => {
+  test('issuance logs registration, jti, kid, project and key fingerprint; refusals log the code; never the token', async () => {
+    const lines: string[] = [];
+    const ca = await startCa({ logLines: lines });
+    try {
+      const token = mint(KEYS.gitlab, F2);
+      assert.equal((await postJson(`${ca.url}/api/v2/signingCert`, signingRequest(token).body)).status, 200);
+      const bad = mint(KEYS.other, F2);
+      assert.equal((await postJson(`${ca.url}/api/v2/signingCert`, signingRequest(bad).body, { authorization: `Bearer ${bad}` })).status, 400);
+      const issued = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'signing certificate issued');
+      assert.ok(issued, lines.join('\n'));
+      assert.equal(issued.registration, 'ca:https://gitlab.com');
+      assert.equal(issued.jti, F2.jti);
+      assert.equal(issued.projectId, F2.project_id);
+      assert.match(issued.keyFingerprint, /^[0-9a-f]{64}$/);
+      assert.equal(issued.kid, KEYS.gitlab.kid);
+      const refused = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'signing certificate refused');
+      assert.equal(refused.code, 'key_not_found');
+      const all = lines.join('\n');
+      for (const t of [token, bad]) {
+        assert.equal(all.includes(t), false);
+        assert.equal(all.includes(t.split('.')[2]!), false);
+      }
+    } finally {
+      await ca.close();
+    }
   });
 });

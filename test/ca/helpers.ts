@@ -203,7 +203,9 @@ export interface RunningCa {
 }
 
 /** The CA module on a real Fastify server at 127.0.0.1:0, with a fresh SQLite store. */
-export async function startCa(options: { ca?: Record<string, unknown>; deps?: CaModuleDeps; clock?: () => number; store?: TestStore } = {}): Promise<RunningCa> {
+export async function startCa(
+  options: { ca?: Record<string, unknown>; deps?: CaModuleDeps; clock?: () => number; store?: TestStore; logLines?: string[] } = {},
+): Promise<RunningCa> {
   const store = options.store ?? (await openTestStore('sqlite'));
   const config = parseConfig({ server: { logLevel: 'silent' }, ca: { issuerConfig: testIssuerDocument(), ...(options.ca ?? {}) } });
   const logger = createLogger({ level: 'silent' });
@@ -220,7 +222,10 @@ export async function startCa(options: { ca?: Record<string, unknown>; deps?: Ca
     ownIssuer: { issuerUrl: OURS, jwks: () => KEYS.ours.jwks },
     ...(options.deps ?? {}),
   });
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  const lines = options.logLines;
+  const app = lines
+    ? (Fastify({ loggerInstance: createLogger({ level: 'info', destination: { write: (l: string) => void lines.push(l) } }) }) as unknown as FastifyInstance)
+    : Fastify({ logger: false, bodyLimit: 1024 * 1024 });
   await app.register(async (scope) => module.routes!(scope));
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();

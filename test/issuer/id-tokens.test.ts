@@ -53,6 +53,13 @@ describe('id_tokens parsing (issuer.md §4)', () => {
     assert.deepEqual(CiConfig.parse(yaml).jobTokenConfig('job').idTokens.map((t) => t.name), ['A']);
   });
 
+  test('aliases resolve in aud and lists; alias bombs in claim values are refused', () => {
+    const ok = '.aud: &aud https://vault.example.com\n.list: &list [a, *aud]\njob:\n  id_tokens:\n    A:\n      aud: *aud\n    B:\n      aud: *list\n';
+    assert.deepEqual(CiConfig.parse(ok).jobTokenConfig('job').idTokens.map((t) => t.aud), ['https://vault.example.com', ['a', 'https://vault.example.com']]);
+    const levels = ['a: &a [x,x,x,x,x,x,x,x,x,x]', ...'bcdef'.split('').map((n, i) => `${n}: &${n} [${Array.from({ length: 10 }, () => `*${'abcde'[i]!}`).join(',')}]`)];
+    rejects(`${levels.join('\n')}\njob:\n  jwt_claims:\n    x: *f\n`, 'job', /:9:5: job\.jwt_claims\.x: the value uses too many YAML aliases/);
+  });
+
   test('lifetime and jwt_claims are read per entry', () => {
     const cfg = CiConfig.parse('job:\n  jwt_claims:\n    team: web\n  id_tokens:\n    A:\n      aud: a\n      lifetime: 600\n      jwt_claims:\n        purpose: deploy\n').jobTokenConfig('job');
     assert.equal(cfg.idTokens[0]!.lifetime, 600);

@@ -29,7 +29,7 @@ function jobVars(extra: Record<string, string> = {}): Record<string, string> {
   return { ...f7Variables(), CI_JOB_ID: String(++jobCounter), ...extra };
 }
 
-const CI_YAML = 'default:\n  id_tokens:\n    DEFAULT_TOKEN:\n      aud: https://default.example.com\ndeploy:\n  id_tokens_on_demand: true\n  id_tokens:\n    VAULT_ID_TOKEN:\n      aud: https://vault.example.com\n    STS_TOKEN:\n      aud: ["https://sts.example.com", "$AUD_EXTRA"]\n      lifetime: 120\n';
+const CI_YAML = 'default:\n  id_tokens:\n    DEFAULT_TOKEN:\n      aud: https://default.example.com\ndeploy:\n  id_tokens_on_demand: true\n  jwt_claims:\n    team: $TEAM\n  id_tokens:\n    VAULT_ID_TOKEN:\n      aud: https://vault.example.com\n    STS_TOKEN:\n      aud: ["https://sts.example.com", "$AUD_EXTRA"]\n      lifetime: 120\n';
 
 describe('issuer HTTP API', () => {
   let h: IssuerHarness;
@@ -97,6 +97,7 @@ describe('issuer HTTP API', () => {
     const dup = await call(h, 'POST', '/api/v1/jobs', { auth: `Bearer ${CI_SECRET}`, body: { variables: { ...jobVars(), CI_JOB_ID: sameId }, job_variables: { AUD_EXTRA: 'x' }, ci_config: CI_YAML } });
     assert.equal(dup.status, 409);
     assert.equal(dup.body.error, 'job_exists');
+    assert.match(await h.ctx.metrics.registry.getSingleMetricAsString('ci_oidc_issuer_tokens_minted_total'), /kind="job"} [1-9]/);
   });
 
   test('configuration errors are 400 with the code and file:line:col; context errors name the variable', async () => {
@@ -113,7 +114,7 @@ describe('issuer HTTP API', () => {
   });
 
   async function register(ciConfig = CI_YAML, extra: Record<string, string> = {}) {
-    const res = await call(h, 'POST', '/api/v1/jobs', { auth: `Bearer ${CI_SECRET}`, body: { variables: jobVars(extra), job_variables: { AUD_EXTRA: 'https://sts2.example.com' }, ci_config: ciConfig } });
+    const res = await call(h, 'POST', '/api/v1/jobs', { auth: `Bearer ${CI_SECRET}`, body: { variables: jobVars(extra), job_variables: { AUD_EXTRA: 'https://sts2.example.com', TEAM: 'web' }, ci_config: ciConfig } });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     return res.body as { job_id: string; job_token: string; expires_at: number; variables: Record<string, string> };
   }
@@ -127,6 +128,7 @@ describe('issuer HTTP API', () => {
     assert.equal(res.body.expires_at, claims.exp);
     assert.equal((claims.exp as number) - (claims.iat as number), 90);
     assert.equal(claims.job_id, job.job_id);
+    assert.equal(claims.team, 'web', 'job-level jwt_claims (expanded at registration) are carried by on-demand tokens');
     const legacy = await call(h, 'POST', '/api/v4/job/id_token', { headers: { 'job-token': job.job_token }, body: { aud: ['https://extra.example.com'] } });
     assert.equal(legacy.status, 201, 'project allowedAudiences widen the set; JOB-TOKEN header accepted');
     const defaultLife = decodePayload((await call(h, 'POST', '/api/v1/job/id_tokens', { auth: `Bearer ${job.job_token}`, body: { aud: 'https://vault.example.com' } })).body.token);

@@ -134,7 +134,7 @@ describe('duplicate detection by member counts', () => {
         (obj, pick) => {
           const keys = Object.keys(obj);
           const dupKey = keys[pick % keys.length] as string;
-          const text = JSON.stringify(obj).replace(/^\{/, `{${JSON.stringify(dupKey)}:0,`);
+          const text = `{${JSON.stringify(dupKey)}:0,${JSON.stringify(obj).slice(1)}`;
           return problem(() => parseStrictJsonObject(text, { maxDepth: 16, maxTopLevelMembers: 256, maxStringLength: 8192 })) === 'duplicate';
         },
       ),

@@ -442,3 +442,55 @@ describe('D: parsing before crypto', () => {
     }
   });
 });
+
+describe('keys, logging and results', () => {
+  test('a token naming a refused key gets key_rejected; the refusal is logged without the token', async () => {
+    const lines: string[] = [];
+    const { createLogger } = await import('../../src/server/logger.ts');
+    const logger = createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(l) } });
+    const weak = { ...rsOther.jwk, kid: 'weak', e: 'AQ' };
+    const v = createVerifier({ issuers: [{ ...gitlab, keys: { staticJwks: { keys: [rs.jwk, weak] } } }], clock: () => NOW, logger });
+    const token = signToken(gitlabClaims({ extra_claim: 1 }), { ...rsOther, kid: 'weak' });
+    assert.equal(await code(v.verify(token, EXPECT)), 'key_rejected');
+    const good = signToken(gitlabClaims({ extra_claim: 1 }), rs);
+    assert.equal(await code(v.verify(good, EXPECT)), 'accepted');
+    const log = lines.join('');
+    assert.match(log, /JWKS key not admitted/);
+    assert.match(log, /"kid":"weak"/);
+    assert.match(log, /unaccounted claims/);
+    assert.match(log, /extra_claim/);
+    assert.equal(log.includes(token.split('.')[1] as string), false, 'no token in logs');
+    assert.equal(log.includes(good.split('.')[2] as string), false);
+  });
+
+  test('C1: a self-managed issuer minting gitlab.com-looking claims is reported as itself', async () => {
+    const self = testKey('RS256', 'self-c1', 'self');
+    const v = verifierWith([gitlab, { id: 'self-managed', issuer: 'https://git.self.test', profile: 'gitlab', keys: { staticJwks: { keys: [self.jwk] } } }]);
+    const r = await v.verify(signToken(gitlabClaims({ project_path: 'gitlab-org/gitlab', namespace_path: 'gitlab-org', sub: 'project_path:gitlab-org/gitlab:ref_type:branch:ref:main' }, 'https://git.self.test'), self), EXPECT);
+    assert.equal(r.registration.id, 'self-managed');
+    assert.equal(r.registration.issuer, 'https://git.self.test');
+    assert.equal(r.registration.shared, true);
+    assert.equal(r.claims.iss, 'https://git.self.test');
+  });
+
+  test('a static set with no usable key fails closed with jwks_unavailable', async () => {
+    const v = verifierWith([{ ...gitlab, keys: { staticJwks: { keys: [{ ...rs.jwk, e: 'AQ' }] } } }]);
+    assert.equal(await code(v.verify(signToken(gitlabClaims(), rs), EXPECT)), 'jwks_unavailable');
+    assert.match(v.keyStatus()[0]?.lastError ?? '', /no usable keys/);
+  });
+
+  test('every rejection is a VerificationError with a stable code, an operator message and a non-5xx status', async () => {
+    const v = verifierWith();
+    for (const t of ['x', 'a'.repeat(30000), signToken(gitlabClaims({ aud: 'no' }), rs)]) {
+      try {
+        await v.verify(t, EXPECT);
+        assert.fail('accepted');
+      } catch (err) {
+        assert.ok(err instanceof VerificationError);
+        assert.match(err.code, /^[a-z_]+$/);
+        assert.ok(err.message.length > 20);
+        assert.ok(err.status === 400 || err.status === 401);
+      }
+    }
+  });
+});

@@ -16,13 +16,16 @@ export async function up(db: Kysely<any>, dialect: Dialect): Promise<void> {
     .addColumn('role', 'varchar(300)', (c) => c.notNull())
     .addColumn('scope', 'text', (c) => c.notNull())
     .addColumn('metadata', 'text', (c) => c.notNull())
-    .addColumn('aws_access_key_id', 'varchar(32)', (c) => c.unique())
+    .addColumn('aws_access_key_id', 'varchar(32)')
     .addColumn('issued_at', 'bigint', (c) => c.notNull())
     .addColumn('expires_at', 'bigint', (c) => c.notNull())
     .addColumn('revoked_at', 'bigint')
     .addColumn('revoked_reason', 'varchar(200)')
     .execute();
   await db.schema.createIndex('broker_credentials_expires').on('broker_credentials').column('expires_at').execute();
+  // Partial indexes: most rows have no AWS key id or no credential, and skipping them keeps each mint's
+  // write set small.
+  await db.schema.createIndex('broker_credentials_aws_key').unique().on('broker_credentials').column('aws_access_key_id').where(sql.ref('aws_access_key_id'), 'is not', null).execute();
   await db.schema.createIndex('broker_credentials_subject').on('broker_credentials').columns(['registration', 'subject_jti']).execute();
 
   await db.schema
@@ -48,7 +51,7 @@ export async function up(db: Kysely<any>, dialect: Dialect): Promise<void> {
     .execute();
   await db.schema.createIndex('broker_audit_at').on('broker_audit').column('at').execute();
   await db.schema.createIndex('broker_audit_jti').on('broker_audit').column('jti').execute();
-  await db.schema.createIndex('broker_audit_credential').on('broker_audit').column('credential_id').execute();
+  await db.schema.createIndex('broker_audit_credential').on('broker_audit').column('credential_id').where(sql.ref('credential_id'), 'is not', null).execute();
 
   // Append-only is enforced by the database, not only by the repository having no update path.
   if (dialect === 'sqlite') {
