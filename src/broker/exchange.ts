@@ -10,6 +10,7 @@ import type { BrokerMetrics } from './metrics.js';
 import type { Grant, JwtSignerPort, ReplayPort, TokenVerifierPort, VerifiedToken, VerifyExpectation } from './ports.js';
 import type { RateLimiter } from './ratelimit.js';
 import type { FastMintWriter } from './sqlite-writer.js';
+import { pgMint } from './pg-writer.js';
 import { replayKey } from '../verifier/replay.ts';
 
 export type Endpoint = 'pypi' | 'oauth' | 'vault' | 'sts';
@@ -28,6 +29,8 @@ export interface ExchangeDeps {
   limits: { client: RateLimiter; issuer: RateLimiter };
   /** SQLite hot path; only set when `replay` is the verifier's SQL replay table. */
   fastWriter?: FastMintWriter | undefined;
+  /** PostgreSQL hot path (one statement); same condition. */
+  pgSingleStatement?: boolean;
 }
 
 export interface ExchangeInput {
@@ -157,14 +160,14 @@ export async function runExchange(deps: ExchangeDeps, input: ExchangeInput): Pro
     };
     const auditEntry: AuditEntry = { ...base, ...known, outcome: 'allow', reason: 'issued', role: grant.role, credentialId, detail: grant.detail ?? null };
     const claimExpiry = Number(verified.claims.exp) + REPLAY_RETENTION_AFTER_EXP;
-    const fast =
-      deps.fastWriter && !grant.inTransaction
-        ? await deps.fastWriter.write(
-            grant.singleUse ? { key: replayKey(verified.registration.id, verified.registration.issuer, jti!), registration: verified.registration.id, expiresAt: claimExpiry, now } : null,
-            row,
-            toAuditRow(auditEntry),
-          )
-        : 'busy';
+    const claim = grant.singleUse ? { key: replayKey(verified.registration.id, verified.registration.issuer, jti!), registration: verified.registration.id, expiresAt: claimExpiry, now } : null;
+    const fast = grant.inTransaction
+      ? 'busy'
+      : deps.fastWriter
+        ? await deps.fastWriter.write(claim, row, toAuditRow(auditEntry))
+        : deps.pgSingleStatement
+          ? await pgMint(deps.db, claim, row, toAuditRow(auditEntry))
+          : 'busy';
     if (fast === 'replayed') throw new ExchangeError('replayed', 'replayed', MESSAGES.replayed);
     if (fast === 'busy') {
       await deps.db.transaction().execute(async (trx) => {

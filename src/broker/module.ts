@@ -79,6 +79,7 @@ export function createBrokerModule(ctx: ServerContext, deps: BrokerModuleDeps): 
     signer: deps.signer,
     limits: { client: limiter(rl.perClient), issuer: limiter(rl.perIssuer) },
     fastWriter,
+    pgSingleStatement: !deps.replay && ctx.store.dialect === 'postgres',
     publicUrl: () => ctx.publicUrl(),
   });
   let timer: NodeJS.Timeout | undefined;

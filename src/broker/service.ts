@@ -30,6 +30,7 @@ export interface BrokerServiceDeps {
   signer?: JwtSignerPort | undefined;
   limits: { client: RateLimiter; issuer: RateLimiter };
   fastWriter?: FastMintWriter | undefined;
+  pgSingleStatement?: boolean;
   /** Our public base URL: the `iss` reported by introspection. */
   publicUrl(): string;
 }
@@ -69,6 +70,7 @@ export function createBrokerService(deps: BrokerServiceDeps) {
     signer: deps.signer,
     limits: deps.limits,
     fastWriter: deps.fastWriter,
+    pgSingleStatement: deps.pgSingleStatement ?? false,
   };
   const exchange = (input: Parameters<typeof runExchange>[1]): Promise<ExchangeResult> => runExchange(exchangeDeps, input);
   const prefix = config.credentials.prefix;

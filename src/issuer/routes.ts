@@ -12,6 +12,8 @@ const registerBody = z.strictObject({
   ci_config: z.string().max(1024 * 1024).optional(),
   ci_config_path: z.string().max(1024).optional(),
   job: z.record(z.string(), z.unknown()).optional(),
+  /** Shorthand for `job: {id_tokens}`. */
+  id_tokens: z.record(z.string(), z.unknown()).optional(),
 });
 
 const audience = z.union([z.string(), z.array(z.string()).max(10)]);
@@ -44,6 +46,8 @@ export function registerIssuerRoutes(app: FastifyInstance, deps: IssuerRouteDeps
   app.post('/api/v1/jobs', { bodyLimit: 2 * 1024 * 1024 }, async (req, reply) => {
     const system = service.authenticateCiSystem(req.headers.authorization);
     const body = parse(registerBody, req.body);
+    if (body.id_tokens !== undefined && body.job !== undefined) throw issuerError('request_invalid', 'send id_tokens inside job, or on its own, not both');
+    const job = body.job ?? (body.id_tokens !== undefined ? { id_tokens: body.id_tokens } : undefined);
     const registered = await service.registerJob(
       {
         ciSystem: system.name,
@@ -51,7 +55,7 @@ export function registerIssuerRoutes(app: FastifyInstance, deps: IssuerRouteDeps
         ...(body.job_variables ? { jobVariables: body.job_variables } : {}),
         ...(body.ci_config !== undefined ? { ciConfig: body.ci_config } : {}),
         ...(body.ci_config_path !== undefined ? { ciConfigPath: body.ci_config_path } : {}),
-        ...(body.job !== undefined ? { job: body.job } : {}),
+        ...(job !== undefined ? { job } : {}),
       },
       system,
     );

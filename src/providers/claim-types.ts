@@ -92,6 +92,30 @@ export function claimHasType(value: unknown, type: ClaimType): boolean {
   }
 }
 
+const CHECKERS: Record<Exclude<ClaimType, { readonly enum: readonly string[] }>, (value: unknown) => boolean> = {
+  string: (v) => typeof v === 'string',
+  nullable_string: (v) => v === null || typeof v === 'string',
+  id_string: (v) => typeof v === 'string' && ID_STRING.test(v),
+  digit_string: (v) => typeof v === 'string' && DIGIT_STRING.test(v),
+  boolean_string: (v) => v === 'true' || v === 'false',
+  nonnegative_integer: (v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && !Object.is(v, -0),
+  integer: (v) => typeof v === 'number' && Number.isSafeInteger(v),
+  boolean: (v) => typeof v === 'boolean',
+  string_array: (v) => Array.isArray(v) && v.every((x) => typeof x === 'string'),
+  object_array: (v) => Array.isArray(v) && v.every(isPlainObject),
+  array: (v) => Array.isArray(v),
+  object: isPlainObject,
+};
+
+/** A specialised predicate for one claim type (built once per schema, used on the hot path). */
+export function claimChecker(type: ClaimType): (value: unknown) => boolean {
+  if (typeof type === 'object') {
+    const allowed = type.enum;
+    return (v) => typeof v === 'string' && allowed.includes(v);
+  }
+  return CHECKERS[type];
+}
+
 /** Splits `name:value:name:value…` into pairs; null when the part count is odd. */
 export function subPairs(sub: string, decode: (v: string) => string = (v) => v): [string, string][] | null {
   const parts = sub.split(':');

@@ -8,7 +8,7 @@ import type { CapabilityModule, ServerContext } from './context.ts';
 import { isCiOidcError } from './errors.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
-import { buildModules } from './modules.ts';
+import { buildModules, type ServerModules } from './modules.ts';
 
 export interface BuildServerOptions {
   config: Config;
@@ -24,6 +24,8 @@ export interface CiOidcServer {
   app: FastifyInstance;
   ctx: ServerContext;
   modules: CapabilityModule[];
+  /** The same modules by name (issuer, verifier, policy, broker, ca). */
+  parts: ServerModules;
   /** Listens on config.server.host/port and starts background work; returns the base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -100,7 +102,8 @@ export async function buildServer(options: BuildServerOptions): Promise<CiOidcSe
     reply.status(404).send({ error: 'not_found', message: `no route for ${request.method} ${request.url.split('?')[0]}` });
   });
 
-  const modules = await buildModules(ctx);
+  const parts = await buildModules(ctx);
+  const modules = parts.list;
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
@@ -140,6 +143,7 @@ export async function buildServer(options: BuildServerOptions): Promise<CiOidcSe
     app,
     ctx,
     modules,
+    parts,
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
       const address = app.server.address();

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -116,6 +117,20 @@ forEachStore((kind, open) => {
     await exchange({ broker: broker.url, role: 'deploy', token: gitlab.mint({ aud: BROKER_AUD }), format: 'raw' }, (s) => (out += s));
     assert.match(out, /^cioidc_\S+\n$/);
     await assert.rejects(exchange({ broker: broker.url, role: 'nope', token: gitlab.mint({ aud: BROKER_AUD }), format: 'raw' }, () => undefined), /invalid_request.*role-not-found/);
+  });
+
+  test(`${kind}: ci-oidc admin talks to the admin API`, { skip: kind === 'postgres' ? 'one CLI process is enough' : false }, async () => {
+    const bin = new URL('../../bin/ci-oidc.js', import.meta.url).pathname;
+    const run = (args: string[], env: Record<string, string> = {}) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, [bin, ...args], { env: { ...process.env, ...env } }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+      });
+    const ok = await run(['admin', '--broker', broker.url, 'audit', '--outcome', 'allow', '--export'], { CI_OIDC_ADMIN_TOKEN: ADMIN });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.ok(ok.stdout.trim().split('\n').every((l) => (JSON.parse(l) as { outcome: string }).outcome === 'allow'));
+    const denied = await run(['admin', '--broker', broker.url, 'roles', 'list'], { CI_OIDC_ADMIN_TOKEN: 'x'.repeat(40) });
+    assert.equal(denied.code, 2);
+    assert.match(denied.stderr, /401/);
   });
 
   test(`${kind}: per-client rate limit answers PyPI's 429 rate-limited`, async () => {

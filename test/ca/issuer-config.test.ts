@@ -144,3 +144,42 @@ ci-issuer-metadata:
     assert.equal(configurationIssuers(cfg)[0]!.challengeClaim, 'project_path');
   });
 });
+
+describe('CA token authentication (no network I/O for unknown issuers)', async () => {
+  const { CaAuthenticator, AuthenticationError } = await import('../../src/ca/authenticate.ts');
+  const enc = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const tok = (iss: string) => `${enc({ alg: 'RS256' })}.${enc({ iss, sub: 's' })}.c2ln`;
+
+  test('unknown issuers and malformed tokens never reach a verifier; meta issuers get an LRU of verifiers', async () => {
+    const made: string[][] = [];
+    let verifies = 0;
+    const cfg = compileIssuerConfig(
+      {
+        OIDCIssuers: { 'https://gitlab.com': { ClientID: 'sigstore', Type: 'ci-provider', CIProvider: 'gitlab-pipeline' } },
+        MetaIssuers: { 'https://token.actions.githubusercontent.com/*': { ClientID: 'sigstore', Type: 'ci-provider', CIProvider: 'github-workflow' } },
+      },
+      builtinMetadata(),
+    );
+    const auth = new CaAuthenticator({
+      config: cfg,
+      metaCacheSize: 3,
+      makeVerifier: (regs) => {
+        made.push(regs.map((r) => r.issuer));
+        return {
+          verify: async () => {
+            verifies++;
+            throw new Error('not in this test');
+          },
+        };
+      },
+    });
+    assert.deepEqual(made, [['https://gitlab.com']]);
+    for (const bad of [tok('https://gitlab.com/'), tok('https://evil.test'), tok('http://localhost?issuer=https://token.actions.githubusercontent.com/x'), 'a.b', '', 'x'.repeat(20001)]) {
+      await assert.rejects(auth.authenticate(bad), AuthenticationError, bad.slice(0, 60));
+    }
+    assert.equal(verifies, 0);
+    for (const slug of ['a', 'b', 'c', 'd', 'a']) await assert.rejects(auth.authenticate(tok(`https://token.actions.githubusercontent.com/${slug}`)));
+    assert.equal(verifies, 5);
+    assert.deepEqual(made.slice(1).map((m) => m[0]!.split('/').pop()), ['a', 'b', 'c', 'd', 'a'], 'a was evicted after d (LRU of 3)');
+  });
+});

@@ -111,6 +111,17 @@ describe('issuer HTTP API', () => {
     assert.match(ctx.body.message, /CI_COMMIT_SHA/);
     const shape = await call(h, 'POST', '/api/v1/jobs', { auth: `Bearer ${CI_SECRET}`, body: { variables: jobVars(), extra: 1 } });
     assert.equal(shape.body.error, 'request_invalid');
+    const both = await call(h, 'POST', '/api/v1/jobs', { auth: `Bearer ${CI_SECRET}`, body: { variables: jobVars(), ci_config: 'a: {}', id_tokens: {} } });
+    assert.equal(both.body.error, 'request_invalid');
+  });
+
+  test('just the id_tokens, without a CI configuration', async () => {
+    const res = await call(h, 'POST', '/api/v1/jobs', { auth: `Bearer ${CI_SECRET}`, body: { variables: jobVars(), id_tokens: { PYPI: { aud: 'pypi' }, AWS: { aud: ['sts.amazonaws.com'], lifetime: 60 } } } });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.equal(decodePayload(res.body.id_tokens.PYPI).aud, 'pypi');
+    assert.deepEqual(decodePayload(res.body.id_tokens.AWS).aud, ['sts.amazonaws.com']);
+    const none = await call(h, 'POST', '/api/v1/jobs', { auth: `Bearer ${CI_SECRET}`, body: { variables: jobVars() } });
+    assert.deepEqual(none.body.id_tokens, {}, 'a job without id_tokens gets no tokens (legacy variables are off)');
   });
 
   async function register(ciConfig = CI_YAML, extra: Record<string, string> = {}) {
