@@ -176,7 +176,6 @@ export async function createCaModule(ctx: ServerContext, deps: CaModuleDeps = {}
     lenientClaims: config.lenientClaims,
     ...(authorize ? { authorize } : {}),
     ...(ownIssuerUrl ? { urlDefaults: new Map([[ownIssuerUrl, ownIssuerUrl]]) } : {}),
-    logger: ctx.logger,
   });
 
   const issued = new Counter({
@@ -203,7 +202,6 @@ export async function createCaModule(ctx: ServerContext, deps: CaModuleDeps = {}
         service,
         keys: () => keys,
         issuerConfig,
-        logger: ctx.logger,
         onIssued: () => issued.inc({ outcome: 'issued', code: 'ok' }),
         onRejected: (err) => issued.inc({ outcome: 'refused', code: err.code }),
       });

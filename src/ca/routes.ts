@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Logger } from '../server/logger.ts';
 import type { CaKeyMaterial } from './ca-keys.ts';
 import { configurationIssuers, type CaIssuerConfig } from './issuer-config.ts';
 import { FulcioError, type CaService, type SigningRequest, type SigningResult } from './service.ts';
@@ -12,7 +11,6 @@ export interface CaRoutesOptions {
   service: CaService;
   keys: () => CaKeyMaterial;
   issuerConfig: CaIssuerConfig;
-  logger: Logger;
   onIssued?: (result: SigningResult) => void;
   onRejected?: (err: FulcioError) => void;
 }

@@ -1,7 +1,6 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { isVerificationError } from '../verifier/errors.ts';
 import type { Clock } from '../server/clock.ts';
-import type { Logger } from '../server/logger.ts';
 import { AuthenticationError, type AuthenticatedToken, type CaAuthenticator } from './authenticate.ts';
 import { issueLeafAsync, toPem } from './certificate.ts';
 import type { CaKeyMaterial } from './ca-keys.ts';
@@ -66,7 +65,7 @@ function keyFail(err: unknown, fallback: string, code: string): never {
   throw new FulcioError(3, fallback, err instanceof ClientKeyError ? err.code : code, err instanceof Error ? err.message : String(err));
 }
 
-/** Our own issuer gets a `url` default equal to its issuer URL unless the entry sets one. */
+/** Fulcio's legacy `gitlab-pipeline` / `github-workflow` principal, compiled from the provider file. */
 export interface LegacyPrincipal {
   requiredClaims: readonly string[];
   optionalClaims: readonly string[];
@@ -86,9 +85,8 @@ export interface CaServiceOptions {
   lifetimeSeconds?: number;
   /** Per-issuer authorization policy (ours); false refuses with the identity-token message. */
   authorize?: (issuer: CaIssuer, claims: Readonly<Record<string, unknown>>) => boolean;
-  /** Default `url` per issuer URL (our own issuer: its public URL). */
+  /** Default `url` per issuer URL (our own issuer: its public URL) unless the entry sets one. */
   urlDefaults?: ReadonlyMap<string, string>;
-  logger?: Logger;
 }
 
 const present = (v: unknown): boolean => v !== undefined && v !== null && v !== '';

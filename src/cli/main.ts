@@ -2,6 +2,9 @@ import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../server/errors.ts';
 import { register as registerConfig } from './commands/config.ts';
+import { register as registerDemo } from './commands/demo.ts';
+import { register as registerExplain } from './commands/explain.ts';
+import { register as registerJob } from './commands/job.ts';
 import { register as registerServe } from './commands/serve.ts';
 import { register as registerToken } from './commands/token.ts';
 import { register as registerSign } from './commands/sign.ts';
@@ -22,12 +25,15 @@ program
 
 registerServe(program);
 registerConfig(program);
+registerDemo(program);
+registerJob(program);
 registerToken(program);
 registerSign(program);
 registerCa(program);
 registerVerify(program);
 registerBroker(program);
 registerPolicy(program);
+registerExplain(program);
 registerIssuer(program);
 
 try {

@@ -31,6 +31,8 @@ const levelShape = {
   legacyJobJwt: z.boolean().optional(),
   /** Emit `groups_direct` (when the user is a direct member of at most 200 groups). */
   groupsDirect: z.boolean().optional(),
+  /** `github`: the same facts under GitHub Actions claim names and GitHub's default `sub` (issuer.md §9.4). */
+  claimProfile: z.enum(['gitlab', 'github']).optional(),
 };
 
 const groupSettings = z.strictObject(levelShape);
@@ -101,6 +103,7 @@ export const issuerConfigSchema = z
     claims: z.array(claimDefinition).max(20).default([]),
     idTokensOnDemand: z.boolean().default(false),
     legacyJobJwt: z.boolean().default(false),
+    claimProfile: z.enum(['gitlab', 'github']).default('gitlab'),
     groups: z.record(z.string().regex(FULL_PATH, 'group keys are full paths such as acme/platform'), groupSettings).default({}),
     projects: z.record(z.string().regex(FULL_PATH, 'project keys are full paths such as acme/platform/api'), projectSettings).default({}),
     ciSystems: z.array(ciSystem).max(50).default([]),

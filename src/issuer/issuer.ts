@@ -5,6 +5,7 @@ import { GITLAB_CLAIM_NAMES, GITLAB_REGISTERED_CLAIMS, GITLAB_SUB_DEFAULT_COMPON
 import type { Clock } from '../server/clock.ts';
 import { CiOidcError } from '../server/errors.ts';
 import { gitlabProfileClaims, type ClaimValue, type Claims } from './claims.ts';
+import { GITHUB_PROFILE_CLAIM_NAMES, githubDefaultSub, githubProfileClaims } from './github-profile.ts';
 import type { IssuerConfig } from './config.ts';
 import type { JobContext } from './context.ts';
 import { resolveCustomClaims, type ClaimDefinition, type ClaimLevel } from './custom-claims.ts';
@@ -113,7 +114,8 @@ export class IssuerCore {
   }
 
   claimsSupported(): string[] {
-    return [...new Set([...GITLAB_REGISTERED_CLAIMS, ...GITLAB_CLAIM_NAMES, ...declaredClaimNames(this.cfg)])];
+    const github = this.cfg.claimProfile === 'github' || [...Object.values(this.cfg.groups), ...Object.values(this.cfg.projects)].some((l) => l.claimProfile === 'github');
+    return [...new Set([...GITLAB_REGISTERED_CLAIMS, ...GITLAB_CLAIM_NAMES, ...(github ? GITHUB_PROFILE_CLAIM_NAMES : []), ...declaredClaimNames(this.cfg)])];
   }
 
   /** exp - iat: requested (or job timeout, or the default), clamped to the job timeout and the instance maximum. */
@@ -140,8 +142,7 @@ export class IssuerCore {
   private processJob(input: JobIssueInput, dryRun: boolean): IssuedJobTokens {
     const { context: ctx, job, variables } = input;
     const settings = this.settingsFor(ctx);
-    const profile = gitlabProfileClaims(ctx, { instanceHost: this.instanceHost(ctx), groupsDirect: settings.groupsDirect });
-    const sub = this.subject(settings, profile);
+    const { profile, sub } = this.profile(ctx, settings);
     const jobLevel = this.jobClaimLevel(job.jwtClaims, `job ${job.jobName}`, variables);
     const tokens: Record<string, string> = {};
     const audiences = new Set<string>();
@@ -160,7 +161,7 @@ export class IssuerCore {
       jobLifetime = Math.max(jobLifetime, p.lifetime);
     }
     if (job.idTokens.length === 0 && settings.legacyJobJwt && !dryRun) {
-      Object.assign(tokens, this.legacyTokens(ctx, settings, profile));
+      Object.assign(tokens, this.legacyTokens(ctx, settings));
     }
     return {
       tokens,
@@ -203,12 +204,12 @@ export class IssuerCore {
     let p = this.preparedJobs.get(ctx);
     if (!p) {
       const settings = this.settingsFor(ctx);
-      const profile = gitlabProfileClaims(ctx, { instanceHost: this.instanceHost(ctx), groupsDirect: settings.groupsDirect });
+      const { profile, sub } = this.profile(ctx, settings);
       const levels: ClaimLevel[] = [...settings.claimLevels, { level: `job ${ctx.jobName}`, untrusted: true, definitions: jobClaims }];
       const custom = this.resolveCustom(levels, 'on-demand token');
       const fixed: Claims = { ...profile };
       for (const [k, v] of Object.entries(custom)) if (!(k in fixed) && !REGISTERED.has(k)) fixed[k] = v;
-      p = { alg: settings.algorithm, staticJson: JSON.stringify(fixed).slice(0, -1), subJson: JSON.stringify(this.subject(settings, profile)) };
+      p = { alg: settings.algorithm, staticJson: JSON.stringify(fixed).slice(0, -1), subJson: JSON.stringify(sub) };
       this.preparedJobs.set(ctx, p);
     }
     return p;
@@ -230,6 +231,13 @@ export class IssuerCore {
     const active = this.keyring.signer(alg);
     if (!active) throw this.noKey(alg);
     return { token: active.signer.sign(claims), claims, expiresAt: claims.exp as number };
+  }
+
+  /** The claim profile of the project (GitLab's by default, or the optional GitHub one) and its `sub`. */
+  private profile(ctx: JobContext, settings: EffectiveSettings): { profile: Claims; sub: string } {
+    if (settings.claimProfile === 'github') return { profile: githubProfileClaims(ctx), sub: githubDefaultSub(ctx) };
+    const profile = gitlabProfileClaims(ctx, { instanceHost: this.instanceHost(ctx), groupsDirect: settings.groupsDirect });
+    return { profile, sub: this.subject(settings, profile) };
   }
 
   private subject(settings: EffectiveSettings, profile: Claims): string {
@@ -271,7 +279,9 @@ export class IssuerCore {
   }
 
   /** CI_JOB_JWT (v1: host-only iss, no aud, sub job_<id>) and CI_JOB_JWT_V2 (aud = instance URL). */
-  private legacyTokens(ctx: JobContext, settings: EffectiveSettings, profile: Claims): Record<string, string> {
+  private legacyTokens(ctx: JobContext, settings: EffectiveSettings): Record<string, string> {
+    // Legacy tokens always use GitLab's profile, whatever the project's claim profile.
+    const profile = gitlabProfileClaims(ctx, { instanceHost: this.instanceHost(ctx), groupsDirect: settings.groupsDirect });
     const iat = this.clock();
     const lifetime = this.lifetime(ctx);
     const v1: Claims = gitlabProfileClaims(ctx, { instanceHost: this.instanceHost(ctx), groupsDirect: false }, 'legacy_v1');

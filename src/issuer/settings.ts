@@ -16,6 +16,7 @@ export interface EffectiveSettings {
   legacyJobJwt: boolean;
   groupsDirect: boolean;
   algorithm: SigningAlg;
+  claimProfile: 'gitlab' | 'github';
 }
 
 export function effectiveSettings(cfg: IssuerConfig, projectPath: string, projectId: string): EffectiveSettings {
@@ -28,7 +29,7 @@ export function effectiveSettings(cfg: IssuerConfig, projectPath: string, projec
     );
   }
   const chain = settingsChain(cfg, projectPath, 'project');
-  const nearest = <K extends 'idTokensOnDemand' | 'allowedAudiences' | 'anyAudience' | 'legacyJobJwt' | 'groupsDirect' | 'algorithm'>(key: K) => {
+  const nearest = <K extends 'idTokensOnDemand' | 'allowedAudiences' | 'anyAudience' | 'legacyJobJwt' | 'groupsDirect' | 'algorithm' | 'claimProfile'>(key: K) => {
     for (let i = chain.length - 1; i >= 0; i--) {
       const v = chain[i]!.settings[key];
       if (v !== undefined) return v;
@@ -51,6 +52,7 @@ export function effectiveSettings(cfg: IssuerConfig, projectPath: string, projec
     legacyJobJwt: nearest('legacyJobJwt') ?? cfg.legacyJobJwt,
     groupsDirect: nearest('groupsDirect') ?? false,
     algorithm: nearest('algorithm') ?? cfg.algorithms[0]!,
+    claimProfile: nearest('claimProfile') ?? cfg.claimProfile,
   };
 }
 

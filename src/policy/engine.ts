@@ -52,6 +52,8 @@ export interface PolicyEngineOptions {
   maxStaleSeconds?: number;
   /** Receives every decision with its explain trace (operators only; never the raw token). */
   onDecision?: (kind: 'role' | 'publisher', decision: RoleDecision | PublisherDecision) => void;
+  /** A stored role that no longer compiles (its registration is gone or changed): it is skipped, never half-applied. */
+  onLoadError?: (role: { id: string; tenant: string; name: string }, message: string) => void;
 }
 
 const DEFAULT_TENANT = 'default';
@@ -146,12 +148,16 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
 
   function loadRole(row: PolicyRoleRow): LoadedRole | null {
     const registration = lookupRegistration(row.registration);
-    if (!registration) return null;
+    const report = (message: string) => options.onLoadError?.({ id: row.id, tenant: row.tenant, name: row.name }, message);
+    if (!registration) {
+      report(`issuer registration ${row.registration} is not configured: the role is inactive`);
+      return null;
+    }
     try {
-      // Saved roles already passed the tenant-binding check; a later registration change must not hide them silently.
       const compiled = compileRole(JSON.parse(row.document), registration);
       return { id: row.id, tenant: row.tenant, compiled, pins: { owner: row.pin_owner_id, project: row.pin_project_id }, createdAt: Number(row.created_at), updatedAt: Number(row.updated_at) };
-    } catch {
+    } catch (err) {
+      report(`role no longer compiles and is inactive: ${(err as Error).message}`);
       return null;
     }
   }

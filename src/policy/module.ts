@@ -18,6 +18,7 @@ export async function createPolicyModule(
     registrations: deps.registrations,
     clock: ctx.clock,
     maxStaleSeconds: config.maxStaleSeconds,
+    onLoadError: (role, message) => ctx.logger.warn({ role: role.name, tenant: role.tenant, roleId: role.id }, message),
     onDecision: (kind, d) => {
       // Operators get the trace in the log; never the raw token (only its summary is in the decision).
       ctx.logger.debug({ policy: kind, decision: d.decision, reason: d.reason, explain: d }, 'policy decision');

@@ -60,38 +60,6 @@ function isPlainObject(v: unknown): boolean {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** Whether a claim value has the declared JSON type. */
-export function claimHasType(value: unknown, type: ClaimType): boolean {
-  switch (type) {
-    case 'string':
-      return typeof value === 'string';
-    case 'nullable_string':
-      return value === null || typeof value === 'string';
-    case 'id_string':
-      return typeof value === 'string' && ID_STRING.test(value);
-    case 'digit_string':
-      return typeof value === 'string' && DIGIT_STRING.test(value);
-    case 'boolean_string':
-      return value === 'true' || value === 'false';
-    case 'nonnegative_integer':
-      return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && !Object.is(value, -0);
-    case 'integer':
-      return typeof value === 'number' && Number.isSafeInteger(value);
-    case 'boolean':
-      return typeof value === 'boolean';
-    case 'string_array':
-      return Array.isArray(value) && value.every((v) => typeof v === 'string');
-    case 'object_array':
-      return Array.isArray(value) && value.every(isPlainObject);
-    case 'array':
-      return Array.isArray(value);
-    case 'object':
-      return isPlainObject(value);
-    default:
-      return typeof value === 'string' && type.enum.includes(value);
-  }
-}
-
 const CHECKERS: Record<Exclude<ClaimType, { readonly enum: readonly string[] }>, (value: unknown) => boolean> = {
   string: (v) => typeof v === 'string',
   nullable_string: (v) => v === null || typeof v === 'string',
@@ -114,6 +82,11 @@ export function claimChecker(type: ClaimType): (value: unknown) => boolean {
     return (v) => typeof v === 'string' && allowed.includes(v);
   }
   return CHECKERS[type];
+}
+
+/** Whether a claim value has the declared JSON type. */
+export function claimHasType(value: unknown, type: ClaimType): boolean {
+  return claimChecker(type)(value);
 }
 
 /** Splits `name:value:name:value…` into pairs; null when the part count is odd. */

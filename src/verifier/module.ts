@@ -104,15 +104,28 @@ export function createVerifierModule(ctx: ServerContext, options: VerifierModule
   createVerifier({ issuers: registrationsFromConfig(cfg), clock: ctx.clock });
   const replayStore = createSqlReplayStore(ctx.store.db, { clock: ctx.clock });
   let instance: Verifier | undefined;
-  const get = (): Verifier =>
-    (instance ??= createVerifier({
-      issuers: registrationsFromConfig(cfg, options.ownIssuer),
+  const build = (withOwnIssuer: boolean): Verifier =>
+    createVerifier({
+      issuers: registrationsFromConfig(cfg, withOwnIssuer ? options.ownIssuer : undefined),
       clock: ctx.clock,
       logger,
       replayStore,
       kidMissCooldown: cfg.kidMissCooldown,
       maxTokenLength: cfg.maxTokenLength,
-    }));
+    });
+  const get = (): Verifier => {
+    if (instance) return instance;
+    try {
+      instance = build(true);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      // Our issuer URL is only final once the server listens; if it cannot be registered, its tokens
+      // fail closed (issuer_unknown) instead of every verification failing.
+      logger.error({ issues: err.issues }, 'cannot trust our own issuer in the verifier: fix issuer.issuerUrl / server.publicUrl');
+      instance = build(false);
+    }
+    return instance;
+  };
   const verifier: Verifier = {
     verify: (token, expect) => get().verify(token, expect),
     claimReplay: (result) => get().claimReplay(result),

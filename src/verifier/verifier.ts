@@ -53,7 +53,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const jti = result.claims.jti;
     if (typeof jti !== 'string') throw new VerificationError('jti_missing', 'single-use verification needs a jti');
     if (replayStore === undefined) throw new Error('single-use verification needs a replayStore in createVerifier options');
-    const reg = registry.get(result.registration.id) as Registration;
+    const reg = registry.get(result.registration.id);
+    if (reg === undefined || reg.info !== result.registration) throw new Error('claimReplay() needs a result returned by this verifier');
     const expiresAt = (result.claims.exp as number) + reg.leeway + REPLAY_MARGIN;
     const claimed = await replayStore.claim(replayKey(reg.id, reg.issuer, jti), expiresAt, reg.id);
     if (!claimed) {

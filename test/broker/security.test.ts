@@ -48,6 +48,21 @@ forEachStore((kind, open) => {
     assert.equal(((await again.json()) as { errors: { code: string }[] }).errors[0]!.code, 'invalid-reuse-token');
   });
 
+  test(`${kind}: C7 a token past exp but inside the leeway is accepted once, then refused`, async () => {
+    const t = now();
+    const token = gitlab.mint({ iat: t - 300, nbf: t - 300, exp: t - 10 });
+    assert.equal((await mint(token)).status, 200);
+    const again = await mint(token);
+    assert.equal(((await again.json()) as { errors: { code: string }[] }).errors[0]!.code, 'invalid-reuse-token');
+  });
+
+  test(`${kind}: C11 a resurrected namespace (same path, new namespace_id) is refused after the pin`, async () => {
+    assert.equal((await mint(gitlab.mint())).status, 200, 'first use pins namespace_id 72 / project_id 20');
+    const r = await mint(gitlab.mint({ namespace_id: '999', project_id: '998' }));
+    assert.equal(r.status, 422);
+    assert.equal(((await r.json()) as { errors: { code: string }[] }).errors[0]!.code, 'invalid-publisher');
+  });
+
   test(`${kind}: a denied request does not burn the token`, async () => {
     const token = gitlab.mint({ aud: BROKER_AUD });
     const denied = await te(token, { audience: 'https://evil.example.test' });

@@ -83,3 +83,28 @@ describe('ci-oidc sign / verify-blob against our CA', () => {
     assert.equal(good.templates.filter((t) => t.value !== undefined).length, 22);
   });
 });
+
+describe('bundle interoperability with sigstore-js', () => {
+  test('our v0.3 bundle passes @sigstore/bundle validation; a sigstore-js bundle passes verify-blob', async () => {
+    const { bundleFromJSON, bundleToJSON, assertBundleLatest } = await import('@sigstore/bundle');
+    const { FulcioSigner, MessageSignatureBundleBuilder } = await import('@sigstore/sign');
+    const ca = await startCa();
+    const dir = mkdtempSync(join(tmpdir(), 'ci-oidc-interop-'));
+    try {
+      const file = join(dir, 'a.bin');
+      writeFileSync(file, 'interop bytes');
+      const ours = await signFile({ file, token: mint(KEYS.gitlab, F2), caUrl: ca.url });
+      const parsed = bundleFromJSON(ours.bundle);
+      assertBundleLatest(parsed);
+      const signer = new FulcioSigner({ fulcioBaseURL: ca.url, identityProvider: { getToken: async () => mint(KEYS.gitlab, F2) }, retry: 0 });
+      const theirs = await new MessageSignatureBundleBuilder({ signer, witnesses: [] }).create({ data: readFileSync(file) });
+      const theirsPath = join(dir, 'theirs.sigstore.json');
+      writeFileSync(theirsPath, JSON.stringify(bundleToJSON(theirs)));
+      const ok = await verifyBlob({ file, bundle: theirsPath, certificateIdentity: GITLAB_SAN, certificateOidcIssuer: 'https://gitlab.com', caUrl: ca.url });
+      assert.equal(ok.san, GITLAB_SAN);
+    } finally {
+      await ca.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -66,3 +66,36 @@ describe('issuer tokens pass the strict verifier', () => {
     }
   });
 });
+
+describe('optional github claim profile (issuer.md §9.4)', () => {
+  test('GitHub claim names and default sub; passes the verifier github profile; iss stays ours', async () => {
+    const h = await buildIssuer({ issuer: { projects: { 'acme/platform/api': { claimProfile: 'github', claims: [{ name: 'cost_center', value: 'cc' }] } } } });
+    const verifier = createVerifier({
+      issuers: [{ id: 'ours-github', issuer: h.module.issuerUrl, profile: 'github', keys: { keySource: () => h.module.jwks() as never } }],
+      clock: h.clock.now,
+    });
+    try {
+      const { claims, token } = h.module.mint({ variables: { ...f7Variables(), CI_CONFIG_PATH: '.gitlab-ci.yml', CI_OIDC_CONFIG_SOURCE: 'repository_source' }, aud: 'a' });
+      assert.equal(claims.iss, h.module.issuerUrl);
+      assert.equal(claims.sub, 'repo:acme/platform/api:ref:refs/heads/main');
+      assert.equal(claims.repository, 'acme/platform/api');
+      assert.equal(claims.repository_owner_id, '72');
+      assert.equal(claims.ref, 'refs/heads/main');
+      assert.equal(claims.run_id, '574');
+      assert.equal(claims.actor, 'dev');
+      assert.equal(claims.workflow_ref, 'acme/platform/api/.gitlab-ci.yml@refs/heads/main');
+      assert.equal(claims.cost_center, 'cc');
+      assert.equal('project_path' in claims, false);
+      await verifier.verify(token, { audiences: ['a'] });
+      const env = h.module.mint({ variables: { ...f7Variables(), CI_ENVIRONMENT_NAME: 'prod' }, aud: 'a' }).claims;
+      assert.equal(env.sub, 'repo:acme/platform/api:environment:prod');
+      assert.equal('workflow_ref' in env, false, 'config from another project: no workflow_ref');
+      const mr = h.module.mint({ variables: { ...f7Variables(), CI_PIPELINE_SOURCE: 'merge_request_event' }, aud: 'a' }).claims;
+      assert.equal(mr.sub, 'repo:acme/platform/api:pull_request');
+      assert.ok(h.module.discovery().claims_supported.includes('repository_owner_id'));
+    } finally {
+      await verifier.close();
+      await h.close();
+    }
+  });
+});

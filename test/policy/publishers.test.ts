@@ -330,3 +330,29 @@ forEachStore((_kind, open) => {
     }
   });
 });
+
+forEachStore((_kind, open) => {
+  test('publisher administration: projects, listing, deletion; ci-oidc registrations host GitLab publishers', async () => {
+    const store = await open();
+    const ours: PolicyRegistration = { id: 'ci-oidc', issuer: 'https://ci.example.com', profile: 'ci-oidc', shared: false };
+    const engine = await createPolicyEngine({ store, registrations: [...REGS, ours], maxStaleSeconds: 0 });
+    try {
+      const p = await engine.createPublisher({ provider: 'gitlab', registration: 'ci-oidc', owner: 'acme/platform', project: 'api', workflow: '.gitlab-ci.yml' }, { projects: ['pkg-a'] });
+      const updated = await engine.setPublisherProjects(p.id, ['pkg-a', 'pkg-b']);
+      assert.deepEqual(updated.projects, ['pkg-a', 'pkg-b']);
+      await assert.rejects(engine.setPublisherProjects(p.id, ['-bad']), (e: { code?: string }) => e.code === 'publisher_invalid');
+      assert.equal((await engine.listPublishers({ project: 'pkg-b' })).length, 1);
+      const claims = { ...F2, iss: 'https://ci.example.com', namespace_path: 'acme/platform', project_path: 'acme/platform/api', sub: 'project_path:acme/platform/api:ref_type:branch:ref:main', ci_config_ref_uri: 'ci.example.com/acme/platform/api//.gitlab-ci.yml@refs/heads/main' };
+      const d = await engine.decidePublisher({ registrationId: 'ci-oidc', claims });
+      assert.equal(d.decision, 'allow');
+      assert.deepEqual(d.publisher?.projects, ['pkg-a', 'pkg-b']);
+      assert.equal(await engine.deletePublisher(p.id), true);
+      assert.equal((await engine.decidePublisher({ registrationId: 'ci-oidc', claims })).decision, 'deny');
+      const audit = await engine.repository.listAudit('publisher', p.id);
+      assert.deepEqual(audit.map((a) => a.action).sort(), ['publisher.create', 'publisher.delete', 'publisher.projects']);
+    } finally {
+      await engine.close();
+      await store.close();
+    }
+  });
+});

@@ -305,3 +305,31 @@ describe('selection, audiences, deny, pins (policy.md §1, §8.2, §10)', () => 
     assert.equal(d.cause, 'issuer-not-trusted');
   });
 });
+
+describe('attack rows C9 and lints', () => {
+  test("C9: role group/* against group/sub/evil, group-evil/x, group/../x, GROUP/x", () => {
+    const when = { all: [{ claim: 'project_path', glob: 'group/*' }] };
+    const rows: [string, string][] = [
+      ['group/sub/evil', 'predicate-false'],
+      ['group-evil/x', 'predicate-false'],
+      ['group/../x', 'predicate-false'],
+      ['GROUP/x', 'allow'],
+      ['group/x', 'allow'],
+    ];
+    for (const [path, expected] of rows) assert.equal(outcome(when, { project_path: path }, GITLAB), expected, path);
+    assert.equal(outcome({ all: [{ claim: 'namespace_id', eq: '1' }, { claim: 'ref', glob: 'main*' }] }, { ref: 'main-evil' }, GITLAB), 'allow');
+  });
+
+  test('lint codes', () => {
+    const lints = (when: unknown, origin?: string) => compileRole({ name: 'r', issuer: 'gl.example', audiences: ['a'], when, ...(origin ? { origin } : {}) }, SELF).lints.map((l) => l.code);
+    assert.ok(lints({ claim: 'ci_config_ref_uri', regex: 'gitlab.com/g/.*' }).includes('unescaped-dot'));
+    assert.ok(!lints({ claim: 'ci_config_ref_uri', regex: 'gitlab\\.com/g/.*' }).includes('unescaped-dot'));
+    assert.ok(lints({ claim: 'namespace_path', glob: 'mygroup*' }).includes('prefix-without-boundary'));
+    assert.ok(lints({ claim: 'ref', glob: 'main*' }).includes('wildcard-after-literal'));
+    assert.ok(lints({ claim: 'project_path', prefix: 'mygroup' }).includes('prefix-without-boundary'));
+    assert.ok(lints({ claim: 'cost_center', eq: 20 }).includes('untyped-literal'));
+    assert.ok(lints({ claim: 'ref_protected', in: [true], dialect: 'vault' }).includes('type-never-matches'));
+    assert.ok(lints({ claim: 'sub', regex: 'a|b', dialect: 'octo-sts' }).includes('octo-sts-alternation'));
+    assert.ok(lints({ cel: "claims.ref.matches('main')" }).includes('cel-unanchored-matches'));
+  });
+});

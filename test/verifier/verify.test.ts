@@ -494,3 +494,40 @@ describe('keys, logging and results', () => {
     }
   });
 });
+
+describe('CircleCI and Forgejo profiles', () => {
+  test('CircleCI: per-org issuer, typed context-ids and ssh-rerun', async () => {
+    const { circleciIssuer } = await import('../../src/providers/circleci.ts');
+    const iss = circleciIssuer('c7b2a8f0-1234-4abc-9def-0123456789ab');
+    const k = testKey('RS256', 'cc-1');
+    const v = verifierWith([{ id: 'circle-acme', issuer: iss, profile: 'circleci', keys: { staticJwks: { keys: [k.jwk] } } }]);
+    const base = {
+      iss, aud: 'ours', iat: NOW, exp: NOW + 3600, jti: 'j', sub: 'org/o/project/p/user/u',
+      'oidc.circleci.com/project-id': 'p', 'oidc.circleci.com/context-ids': ['a'], 'oidc.circleci.com/ssh-rerun': false,
+    };
+    assert.equal((await v.verify(signToken(base, k), EXPECT)).registration.shared, false);
+    assert.equal(await code(v.verify(signToken({ ...base, 'oidc.circleci.com/ssh-rerun': 'false' }, k), EXPECT)), 'claim_type_invalid');
+    assert.equal(await code(v.verify(signToken({ ...base, 'oidc.circleci.com/context-ids': 'a' }, k), EXPECT)), 'claim_type_invalid');
+    assert.throws(() => circleciIssuer('../evil'));
+  });
+
+  test('Forgejo: GitHub-style types, sub not checked (IDs embedded)', async () => {
+    const { forgejoIssuer } = await import('../../src/providers/forgejo.ts');
+    const iss = forgejoIssuer('https://codeberg.org');
+    assert.equal(iss, 'https://codeberg.org/api/actions');
+    const k = testKey('RS256', 'fj-1');
+    const v = verifierWith([{ id: 'codeberg', issuer: iss, profile: 'forgejo', keys: { staticJwks: { keys: [k.jwk] } } }]);
+    const base = { iss, aud: 'ours', iat: NOW, exp: NOW + 600, jti: 'j', sub: 'repo:owner-12/repo-34:ref:refs/heads/main', repository: 'owner/repo', repository_id: '34', ref: 'refs/heads/main' };
+    assert.equal(await code(v.verify(signToken(base, k), EXPECT)), 'accepted');
+    assert.equal(await code(v.verify(signToken({ ...base, repository_id: 34 }, k), EXPECT)), 'claim_type_invalid');
+  });
+
+  test('GitHub issuer variants are exact URLs', async () => {
+    const { githubEnterpriseSlugIssuer, gheComIssuer, ghesIssuer } = await import('../../src/providers/github.ts');
+    assert.equal(githubEnterpriseSlugIssuer('octocat-inc'), 'https://token.actions.githubusercontent.com/octocat-inc');
+    assert.equal(gheComIssuer('acme', 'ent'), 'https://token.actions.acme.ghe.com/ent');
+    assert.equal(ghesIssuer('github.example.com'), 'https://github.example.com/_services/token');
+    for (const bad of ['*', 'a/b', '', '-x']) assert.throws(() => githubEnterpriseSlugIssuer(bad));
+    assert.throws(() => ghesIssuer('evil.test/x'));
+  });
+});
