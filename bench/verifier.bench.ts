@@ -30,22 +30,26 @@ interface Contender {
   async?: () => Promise<unknown>;
 }
 
-/** Runs each contender for `sliceMs` per round, `rounds` times, after one warm-up slice each. */
+/** Runs each contender for `sliceMs` (wall) per round, `rounds` times, after one warm-up slice each; ops per CPU second. */
 async function interleaved(contenders: Contender[], rounds: number, sliceMs: number): Promise<BenchResult[]> {
   const ops = contenders.map(() => 0);
   const ms = contenders.map(() => 0);
+  // Time is process CPU time, not wall time: other processes on a shared machine preempt us at random,
+  // which wall time would charge to whichever contender happened to be running ("per core" figures).
+  const cpuMs = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
   const slice = async (c: Contender): Promise<[number, number]> => {
     let n = 0;
-    const start = performance.now();
-    const end = start + sliceMs;
-    let now = start;
-    while (now < end) {
+    const end = performance.now() + sliceMs;
+    const cpuStart = cpuMs();
+    while (performance.now() < end) {
       if (c.sync) for (let i = 0; i < 10; i++) c.sync();
       else for (let i = 0; i < 10; i++) await (c.async as () => Promise<unknown>)();
       n += 10;
-      now = performance.now();
     }
-    return [n, now - start];
+    return [n, cpuMs() - cpuStart];
   };
   for (const c of contenders) await slice(c);
   for (let r = 0; r < rounds; r++) {

@@ -251,7 +251,11 @@ function compileIssuer(key: string, raw: unknown, meta: boolean, where: string, 
     issues.push(`${where}: ${JSON.stringify(url)} is not a URL`);
   }
   if (parsedUrl) {
-    if (parsedUrl.protocol !== 'https:') issues.push(`${where}: issuer URLs must be https (${JSON.stringify(url)})`);
+    // Plain http only for a loopback issuer (development and the demo), the issuer's own rule.
+    const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(parsedUrl.hostname);
+    if (parsedUrl.protocol !== 'https:' && !(parsedUrl.protocol === 'http:' && loopback && !meta)) {
+      issues.push(`${where}: issuer URLs must be https, or http on loopback for development (${JSON.stringify(url)})`);
+    }
     if (parsedUrl.username || parsedUrl.password || parsedUrl.search || parsedUrl.hash || url.includes('#')) {
       issues.push(`${where}: issuer URLs carry no userinfo, query or fragment (${JSON.stringify(url)})`);
     }

@@ -33,6 +33,9 @@ export async function buildModules(ctx: ServerContext): Promise<ServerModules> {
         },
         jwks: () => issuer.jwks(),
         algorithms: config.issuer.algorithms,
+        get instanceHost() {
+          return issuer.core.instanceHost();
+        },
       }
     : undefined;
 

@@ -1,4 +1,4 @@
-import { decodeHeaderSegment } from '../jose/compact.ts';
+import { CompactJwsError, decodeHeaderSegment } from '../jose/compact.ts';
 import { isVerifyAlg, type VerifyAlg } from '../jose/verify-signature.ts';
 import { VerificationError } from './errors.ts';
 
@@ -20,8 +20,8 @@ function checkHeader(segment: string): CheckedHeader {
   try {
     header = decodeHeaderSegment(segment);
   } catch (err) {
-    const code = (err as { code?: string }).code === 'duplicate_member' ? 'duplicate_member' : 'header_invalid';
-    throw new VerificationError(code, (err as Error).message);
+    if (err instanceof CompactJwsError) throw new VerificationError(err.code, err.message);
+    throw err;
   }
   const alg = header.alg;
   if (typeof alg !== 'string') throw new VerificationError('header_invalid', 'the header has no string alg');

@@ -18,6 +18,8 @@ export interface OwnIssuerKeys {
   readonly issuerUrl: string;
   jwks(): JwksDocument | Promise<JwksDocument>;
   readonly algorithms?: readonly VerifyAlg[];
+  /** The host our issuer writes into `ci_config_ref_uri` (with its port, unlike a registration's default). */
+  readonly instanceHost?: string;
 }
 
 export interface VerifierModuleOptions {
@@ -92,6 +94,7 @@ export function registrationsFromConfig(cfg: VerifierConfig, ownIssuer?: OwnIssu
       profile: 'ci-oidc',
       keys: { keySource: () => ownIssuer.jwks() },
       algorithms: [...(ownIssuer.algorithms ?? ['RS256', 'ES256', 'EdDSA'])],
+      ...(ownIssuer.instanceHost ? { instanceHost: ownIssuer.instanceHost } : {}),
     });
   }
   return out;

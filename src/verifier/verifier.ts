@@ -73,7 +73,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     // Step 5: payload, strictly.
     let claims: Record<string, unknown>;
     try {
-      claims = decodePayloadSegment(parts.payloadSegment);
+      claims = decodePayloadSegment(parts.payloadBytes);
     } catch (err) {
       rethrowCompact(err);
     }

@@ -68,6 +68,32 @@ forEachStore((kind, open) => {
     assert.equal(auth.lease_duration, 60);
   });
 
+  test(`${kind}: GitLab's AWS trust policy imports unchanged and serves STS`, async () => {
+    const trust = {
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { Federated: 'arn:aws:iam::123456789012:oidc-provider/gitlab.com' },
+          Action: 'sts:AssumeRoleWithWebIdentity',
+          Condition: { StringEquals: { 'gitlab.com:aud': 'https://gitlab.com', 'gitlab.com:sub': 'project_path:mygroup/myproject:ref_type:branch:ref:main' } },
+        },
+      ],
+    };
+    const roleArn = 'arn:aws:iam::123456789012:role/imported';
+    const imp = await admin('POST', '/admin/v1/roles/import', { format: 'aws', source: trust, options: { registration: 'gitlab.com', name: 'aws-imported', grant: { type: 'aws', roleArn } } });
+    assert.equal(imp.status, 200, await imp.clone().text());
+    const form = new URLSearchParams({ Action: 'AssumeRoleWithWebIdentity', Version: '2011-06-15', RoleArn: roleArn, RoleSessionName: 'job-1', WebIdentityToken: gitlab.mint({ aud: 'https://gitlab.com' }) });
+    const r = await fetch(`${broker.url}/`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
+    const xml = await r.text();
+    assert.equal(r.status, 200, xml);
+    assert.match(xml, /<Arn>arn:aws:sts::123456789012:assumed-role\/imported\/job-1<\/Arn>/);
+    form.set('WebIdentityToken', gitlab.mint({ aud: 'https://gitlab.com', ref: 'dev' }));
+    const denied = await fetch(`${broker.url}/`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
+    assert.equal(denied.status, 403);
+    assert.match(await denied.text(), /<Code>AccessDenied<\/Code>/);
+  });
+
   test(`${kind}: explain gives operators the trace callers never see`, async () => {
     const r = await admin('POST', '/admin/v1/explain', { token: gitlab.mint({ aud: BROKER_AUD, project_id: '21' }), role: 'deploy' });
     assert.equal(r.status, 200);
@@ -110,7 +136,7 @@ forEachStore((kind, open) => {
     const dir = mkdtempSync(join(tmpdir(), 'ci-oidc-cli-'));
     const envFile = join(dir, 'env');
     writeFileSync(envFile, '');
-    await exchange({ broker: broker.url, pypi: true, token: gitlab.mint(), format: 'raw', envFile });
+    await exchange({ broker: broker.url, pypi: true, token: gitlab.mint(), format: 'raw', appendEnv: envFile });
     const env = readFileSync(envFile, 'utf8');
     assert.match(env, /^TWINE_USERNAME=__token__\nTWINE_PASSWORD=cioidc_[A-Za-z0-9_-]{43}_[0-9a-f]{8}\nCI_OIDC_CREDENTIAL_EXPIRES=\d+\n$/);
     let out = '';

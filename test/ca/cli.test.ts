@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { formatExplain } from '../../src/cli/commands/ca.ts';
 import { signFile, verifyBlob } from '../../src/cli/commands/sign.ts';
 import { CliError } from '../../src/cli/output.ts';
+import { assertBundleLatest, bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
 import { BUNDLE_V03 } from '../../src/ca/bundle.ts';
 import { F2, F5, KEYS, mint, startCa, type RunningCa } from './helpers.ts';
 
@@ -86,7 +87,6 @@ describe('ci-oidc sign / verify-blob against our CA', () => {
 
 describe('bundle interoperability with sigstore-js', () => {
   test('our v0.3 bundle passes @sigstore/bundle validation; a sigstore-js bundle passes verify-blob', async () => {
-    const { bundleFromJSON, bundleToJSON, assertBundleLatest } = await import('@sigstore/bundle');
     const { FulcioSigner, MessageSignatureBundleBuilder } = await import('@sigstore/sign');
     const ca = await startCa();
     const dir = mkdtempSync(join(tmpdir(), 'ci-oidc-interop-'));

@@ -174,3 +174,36 @@ describe('regex: RE2, anchoring, limits (policy.md §6)', () => {
     assert.equal(regexLiteralPrefix('gitlab\\.com/x'), 'gitlab.com/x');
   });
 });
+
+/** ryanuber/go-glob `Glob` (what vault-plugin-auth-jwt calls in glob mode), ported line by line. */
+function goGlob(pattern: string, subj: string): boolean {
+  if (pattern === '') return subj === pattern;
+  if (pattern === '*') return true;
+  const parts = pattern.split('*');
+  if (parts.length === 1) return subj === pattern;
+  const leadingGlob = pattern.startsWith('*');
+  const trailingGlob = pattern.endsWith('*');
+  const end = parts.length - 1;
+  for (let i = 0; i < end; i++) {
+    const idx = subj.indexOf(parts[i] as string);
+    if (i === 0) {
+      if (!leadingGlob && idx !== 0) return false;
+    } else if (idx < 0) return false;
+    subj = subj.slice(idx + (parts[i] as string).length);
+  }
+  return trailingGlob || subj.endsWith(parts[end] as string);
+}
+
+describe('vault glob reproduces go-glob exactly (fast-check)', () => {
+  test('same answer as the go-glob port on random patterns and subjects', () => {
+    const alpha = fc.constantFrom('a', 'b', '/', ':', '*', '?');
+    fc.assert(
+      fc.property(fc.array(alpha, { minLength: 1, maxLength: 7 }), fc.array(fc.constantFrom('a', 'b', '/', ':', '?'), { maxLength: 8 }), (p, s) => {
+        const pattern = p.join('');
+        const subject = s.join('');
+        assert.equal(compileGlob(pattern, 'vault').match(subject), goGlob(pattern, subject), `${pattern} vs ${subject}`);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});

@@ -186,6 +186,35 @@ describe('discovery, JWKS cache, refresh and rotation', () => {
     }
   });
 
+  test('E1 through the verifier: an issuer resolving to a private address loads no keys and connects nowhere', async () => {
+    const before = tls.connections;
+    const v = createVerifier({
+      issuers: [{ id: 'internal', issuer: `https://internal.test:${tls.port}`, profile: 'gitlab', caCertPem: tls.ca }],
+      resolver: tableResolver({ 'internal.test': '10.0.0.1' }),
+      clock: () => NOW,
+    });
+    const token = signToken(gitlabClaims({}, `https://internal.test:${tls.port}`), k1);
+    assert.equal(await code(v.verify(token, EXPECT)), 'jwks_unavailable');
+    assert.match(v.keyStatus()[0]?.lastError ?? '', /public unicast/);
+    assert.equal(tls.connections, before);
+    await v.close();
+  });
+
+  test('E7: a cold start with many tokens for several issuers fetches each JWKS once', async () => {
+    const paths = ['multi-a', 'multi-b', 'multi-c'];
+    for (const p of paths) tls.json(`/${p}/jwks`, { keys: [k1.jwk] });
+    const v = createVerifier({
+      issuers: paths.map((p) => ({ id: p, issuer: `${issuer}/${p}`, profile: 'gitlab' as const, caCertPem: tls.ca, allowInsecureLoopback: true, keys: { jwksUri: `${issuer}/${p}/jwks` } })),
+      resolver,
+      clock: () => NOW,
+    });
+    const tokens = paths.flatMap((p) => Array.from({ length: 20 }, () => signToken(gitlabClaims({}, `${issuer}/${p}`), k1)));
+    const results = await Promise.all(tokens.map((t) => code(v.verify(t, EXPECT))));
+    assert.ok(results.every((r) => r === 'accepted'));
+    for (const p of paths) assert.equal(tls.hits.get(`/${p}/jwks`), 1, p);
+    await v.close();
+  });
+
   test('E1 at registration: blocked literals and non-https issuers are refused', () => {
     for (const issuer of ['https://127.0.0.1', 'https://10.0.0.1', 'https://[::1]', 'http://gitlab.example.com', 'https://2130706433']) {
       assert.throws(() => createVerifier({ issuers: [{ id: 'x', issuer }] }), /issuer/);

@@ -17,7 +17,8 @@ export function register(program: Command): void {
     .option('--token <jwt>', 'the ID token (default: detected from the CI environment)')
     .option('--token-env <var>', 'read the ID token from this variable')
     .option('--format <f>', 'raw (the credential only), env (VAR=value lines) or json', 'raw')
-    .option('--env-file <path>', 'append VAR=value lines to this file (e.g. $GITHUB_ENV) instead of printing them')
+    // Not --env-file: Node 20 claims that flag anywhere on the command line, even after the script.
+    .option('--append-env <path>', 'append VAR=value lines to this file (e.g. $GITHUB_ENV) instead of printing them')
     .action(async (o: ExchangeOptions) => {
       await exchange(o);
     });
@@ -128,7 +129,7 @@ interface ExchangeOptions {
   token?: string;
   tokenEnv?: string;
   format: string;
-  envFile?: string;
+  appendEnv?: string;
 }
 
 const enc = encodeURIComponent;
@@ -214,8 +215,8 @@ export async function exchange(o: ExchangeOptions, out: (s: string) => void = (s
   if (/[\r\n]/.test(credential)) throw new CliError('exchange_failed', 'the broker returned a credential with a line break', EXIT.rejected);
   lines.push(`${envName}=${credential}`);
   if (expires !== undefined) lines.push(`CI_OIDC_CREDENTIAL_EXPIRES=${expires}`);
-  if (o.envFile) {
-    appendFileSync(o.envFile, lines.map((l) => `${l}\n`).join(''), { mode: 0o600 });
+  if (o.appendEnv) {
+    appendFileSync(o.appendEnv, lines.map((l) => `${l}\n`).join(''), { mode: 0o600 });
     return;
   }
   if (o.format === 'env') out(lines.map((l) => `${l}\n`).join(''));
