@@ -120,6 +120,7 @@ export async function runExchange(deps: ExchangeDeps, input: ExchangeInput): Pro
     const issuedAt = now;
     const expiresAt = now + grant.ttl;
     let token: string;
+    let tokenHash: string;
     if (grant.format === 'jwt') {
       token = deps.signer!.sign(
         {
@@ -136,13 +137,14 @@ export async function runExchange(deps: ExchangeDeps, input: ExchangeInput): Pro
         },
         'at+jwt',
       );
+      tokenHash = hashCredential(token);
     } else {
-      token = mintSecret(input.prefix).token;
+      ({ token, hash: tokenHash } = mintSecret(input.prefix));
     }
     const aws = input.aws ? { accessKeyId: newAwsAccessKeyId(), secretAccessKey: newAwsSecretAccessKey() } : undefined;
     const row: CredentialRow = {
       id: credentialId,
-      token_hash: hashCredential(token),
+      token_hash: tokenHash,
       kind: grant.format,
       endpoint: input.endpoint,
       registration: verified.registration.id,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { JwsTemplate } from '../jose/jws.ts';
 import type { ActiveSigner } from '../jose/keyring.ts';
 import type { SigningAlg } from '../jose/keys.ts';
 import { GITLAB_CLAIM_NAMES, GITLAB_REGISTERED_CLAIMS, GITLAB_SUB_DEFAULT_COMPONENTS, gitlabLegacyV1Sub } from '../providers/gitlab.ts';
@@ -75,6 +76,8 @@ export function normaliseAudience(aud: string | readonly string[], where: string
  */
 interface PreparedJob {
   alg: SigningAlg;
+  /** Header and static claims pre-encoded for the signing key (re-made after a rotation). */
+  template?: JwsTemplate;
   /** The profile and custom claims as JSON, without the closing brace. */
   staticJson: string;
   subJson: string;
@@ -187,14 +190,16 @@ export class IssuerCore {
     const exp = iat + life;
     const iss = this.urls.issuerUrl();
     if (iss !== this.issJson[0]) this.issJson = [iss, JSON.stringify(iss)];
-    const json = `${p.staticJson},"jti":"${randomUUID()}","iss":${this.issJson[1]},"iat":${String(iat)},"nbf":${String(iat - 5)},"exp":${String(exp)},"sub":${p.subJson},"aud":${JSON.stringify(aud)}}`;
-    const token = active.signer.signJson(json);
+    if (p.template?.kid !== active.signer.kid) p.template = active.signer.template(p.staticJson);
+    const suffix = `,"jti":"${randomUUID()}","iss":${this.issJson[1]},"iat":${String(iat)},"nbf":${String(iat - 5)},"exp":${String(exp)},"sub":${p.subJson},"aud":${JSON.stringify(aud)}}`;
+    const token = p.template.sign(suffix);
+    const staticJson = p.staticJson;
     let claims: Claims | undefined;
     return {
       token,
       expiresAt: exp,
       get claims() {
-        claims ??= JSON.parse(json) as Claims;
+        claims ??= JSON.parse(staticJson + suffix) as Claims;
         return claims;
       },
     };

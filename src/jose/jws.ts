@@ -11,6 +11,16 @@ export interface JwsSigner {
   sign(payload: Readonly<Record<string, unknown>>, options?: { typ?: string }): string;
   /** Signs an already-serialised JSON object (the caller guarantees it is one). */
   signJson(payloadJson: string, options?: { typ?: string }): string;
+  /**
+   * For many tokens sharing a payload prefix (one job's static claims): the header and the prefix are
+   * encoded once; each token encodes only its suffix. `prefixJson + suffixJson` must be one JSON object.
+   */
+  template(prefixJson: string): JwsTemplate;
+}
+
+export interface JwsTemplate {
+  readonly kid: string;
+  sign(suffixJson: string): string;
 }
 
 const HASH: Record<SigningAlg, string | null> = { RS256: 'sha256', ES256: 'sha256', EdDSA: null };
@@ -43,9 +53,28 @@ export function createJwsSigner(params: { alg: SigningAlg; kid: string; privateK
     const signature = cryptoSign(hash, Buffer.from(input, 'latin1'), key);
     return `${input}.${signature.toString('base64url')}`;
   };
+  const template = (prefixJson: string): JwsTemplate => {
+    // base64url works in 3-byte groups: encode the largest whole-group part of the prefix once and
+    // carry the 0-2 leftover bytes into each token's suffix.
+    const bytes = Buffer.from(prefixJson, 'utf8');
+    const cut = bytes.length - (bytes.length % 3);
+    const carry = bytes.subarray(cut);
+    const head = `${headerFor('JWT')}.${bytes.subarray(0, cut).toString('base64url')}`;
+    const headBytes = Buffer.from(head, 'latin1');
+    return {
+      kid,
+      sign(suffixJson) {
+        const suffix = Buffer.from(suffixJson, 'utf8');
+        const tail = (carry.length === 0 ? suffix : Buffer.concat([carry, suffix])).toString('base64url');
+        const signature = cryptoSign(hash, Buffer.concat([headBytes, Buffer.from(tail, 'latin1')]), key);
+        return `${head}${tail}.${signature.toString('base64url')}`;
+      },
+    };
+  };
   return {
     alg,
     kid,
+    template,
     sign(payload, options) {
       return signJson(JSON.stringify(payload), options?.typ);
     },

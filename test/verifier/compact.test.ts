@@ -59,9 +59,19 @@ describe('compact splitting (steps 1–2)', () => {
   test('size is checked before anything else; shape and charset next', () => {
     assert.equal(problem(() => splitCompactJws('a'.repeat(20001))), 'token_too_large');
     assert.equal(problem(() => splitCompactJws('a.'.repeat(100_000))), 'token_too_large');
-    for (const t of ['a.b', 'a.b.c.d', 'a.b.c.d.e', '.b.c', 'a.b.', 'a .b.c', 'a.b.c=', '{"a":1}', '']) assert.equal(problem(() => splitCompactJws(t)), 'token_malformed', t);
-    assert.equal(problem(() => splitCompactJws(42)), 'token_malformed');
-    assert.equal(problem(() => splitCompactJws('AB.AA.AA')), 'token_malformed');
+    // Steps 1–2 for all three segments: the split checks payload and signature, the (memoised) header
+    // decoder checks the header segment.
+    const steps12 = (t: unknown) => {
+      const p = splitCompactJws(t);
+      decodeHeaderSegment(p.headerSegment);
+    };
+    const h = b64u('{"alg":"RS256"}');
+    for (const t of ['a.b', 'a.b.c.d', 'a.b.c.d.e', '.b.c', 'a.b.', `${h}.b.c=`, `${h}.AA .AA`, `${h}.AA.A+A/`, '{"a":1}', '', `${h}.AA.AA.`, `${h}.AA.AAAAA`, `${h}.AB.AA`, `${h}.AA.AB`]) {
+      assert.equal(problem(() => steps12(t)), 'token_malformed', t);
+    }
+    for (const t of ['a .AA.AA', 'AB.AA.AA', `${h}=.AA.AA`, ` ${h}.AA.AA`]) assert.equal(problem(() => steps12(t)), 'token_malformed', t);
+    assert.equal(problem(() => steps12(42)), 'token_malformed');
+    assert.equal(problem(() => steps12(`${h}.AA.AA`)), 'ok');
     const p = splitCompactJws('AA.AAA.AAAA');
     assert.equal(p.signingInput.toString('latin1'), 'AA.AAA');
     assert.equal(splitCompactJws('AA..AA').payloadSegment, '', 'empty payload allowed at the JWS layer');

@@ -171,7 +171,13 @@ describe('Wycheproof primitives through the pinned signature verifier', () => {
 
 describe('Wycheproof JWS base64 group (tcId 357–377) at the compact layer', () => {
   test('every encoding-invalid vector fails strict parsing; valid spellings parse (P4)', async () => {
-    const { splitCompactJws } = await import('../../src/jose/compact.ts');
+    const { splitCompactJws: split, decodeHeaderSegment } = await import('../../src/jose/compact.ts');
+    // Steps 1–2 of the production path: the split checks payload and signature, the header decoder the header.
+    const splitCompactJws = (t: string) => {
+      const p = split(t);
+      decodeHeaderSegment(p.headerSegment);
+      return p;
+    };
     const doc = load('json_web_signature_test.json');
     const group = doc.testGroups.find((g: any) => g.tests.some((t: any) => t.tcId === 360));
     const rejected: number[] = [];

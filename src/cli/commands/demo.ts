@@ -108,32 +108,66 @@ async function seed(server: CiOidcServer, url: string): Promise<void> {
   void url;
 }
 
+export interface WalkthroughStep {
+  title: string;
+  commands: string[];
+}
+
+/** The walkthrough, as steps: printed by the demo, shown in the README, and run verbatim by a test. */
+export function walkthroughSteps(url: string, dataDir: string): WalkthroughStep[] {
+  const d = dataDir.replace(/\/+$/, '').replace(/^\.\//, '');
+  return [
+    {
+      title: 'The CI system starts the demo job (examples/demo/) and hands it its ID tokens:',
+      commands: [
+        `npx ci-oidc job start --server ${url} --credential-file ${d}/demo/ci-credential \\\n    --vars examples/demo/job.env --ci-config examples/demo/.gitlab-ci.yml --format env > ${d}/demo/job.env`,
+        `set -a; . ${d}/demo/job.env; set +a`,
+      ],
+    },
+    {
+      title: 'Inside the job: trade the token for a 15-minute upload credential (PyPI trusted publishing):',
+      commands: [`npx ci-oidc exchange --broker ${url} --pypi`],
+    },
+    {
+      title: "Or for the demo role's credential (RFC 8693 token exchange):",
+      commands: [`npx ci-oidc exchange --broker ${url} --role ${DEMO_ROLE} --audience ${DEMO_AUDIENCE}`],
+    },
+    {
+      title: 'Sign a file keylessly with a 10-minute certificate, then verify the bundle:',
+      commands: [
+        `echo "hello" > ${d}/demo/artifact.txt`,
+        `npx ci-oidc sign ${d}/demo/artifact.txt --ca-url ${url}`,
+        `npx ci-oidc verify-blob ${d}/demo/artifact.txt --bundle ${d}/demo/artifact.txt.sigstore.json --ca-url ${url} \\\n    --certificate-identity "${url}/demo-group/demo-project//.gitlab-ci.yml@refs/heads/main" --certificate-oidc-issuer ${url}`,
+      ],
+    },
+    {
+      title: 'As the operator: why does this token get (or not get) each role?',
+      commands: [`CI_OIDC_ADMIN_TOKEN=$(cat ${d}/demo/admin-token) npx ci-oidc explain --broker ${url} --token "$CI_OIDC_DEMO_ID_TOKEN"`],
+    },
+  ];
+}
+
+/** The steps as a bash block (README and demo output share it). */
+export function walkthroughScript(url: string, dataDir: string): string {
+  return walkthroughSteps(url, dataDir)
+    .map((step, i) => `# ${i + 1}. ${step.title}\n${step.commands.join('\n')}`)
+    .join('\n\n');
+}
+
 export function walkthrough(url: string, dataDir: string): string {
-  const d = dataDir.replace(/\/+$/, '');
+  const d = dataDir.replace(/\/+$/, '').replace(/^\.\//, '');
   const h = (s: string) => colour('bold', s);
+  const script = walkthroughScript(url, dataDir)
+    .split('\n')
+    .map((l) => (l ? `  ${l}` : l))
+    .join('\n');
   return `
 ${h(`ci-oidc demo is running at ${url}`)}: issuer, broker and signing CA on SQLite (${d}/ci-oidc.db).
 Discovery: ${url}/.well-known/openid-configuration    Health: ${url}/readyz    Metrics: ${url}/metrics
 
 Try it from another terminal in this directory (bash):
 
-  # 1. The CI system starts the demo job (examples/demo/) and hands it its ID tokens:
-  npx ci-oidc job start --server ${url} --credential-file ${d}/demo/ci-credential --vars examples/demo/job.env --ci-config examples/demo/.gitlab-ci.yml --format env > ${d}/demo/job.env
-  set -a; . ${d}/demo/job.env; set +a
-
-  # 2. Inside the job: trade the token for a 15-minute upload credential (PyPI trusted publishing):
-  npx ci-oidc exchange --broker ${url} --pypi
-
-  # 3. Or for the demo role's credential (RFC 8693 token exchange):
-  npx ci-oidc exchange --broker ${url} --role ${DEMO_ROLE} --audience ${DEMO_AUDIENCE}
-
-  # 4. Sign a file keylessly with a 10-minute certificate, then verify the bundle:
-  echo "hello" > ${d}/demo/artifact.txt
-  npx ci-oidc sign ${d}/demo/artifact.txt --ca-url ${url}
-  npx ci-oidc verify-blob ${d}/demo/artifact.txt --bundle ${d}/demo/artifact.txt.sigstore.json --ca-url ${url} --certificate-identity "${url}/demo-group/demo-project//.gitlab-ci.yml@refs/heads/main" --certificate-oidc-issuer ${url}
-
-  # 5. As the operator: why does this token get (or not get) each role?
-  CI_OIDC_ADMIN_TOKEN=$(cat ${d}/demo/admin-token) npx ci-oidc explain --broker ${url} --token "$CI_OIDC_DEMO_ID_TOKEN"
+${script}
 
 Stop with Ctrl-C. Data and generated keys stay in ${d}/ (delete it to start over).
 `;
