@@ -59,9 +59,13 @@ export function looksLikeCredential(token: string, prefixes: readonly string[]):
   return given.length === want.length && timingSafeEqual(given, want);
 }
 
-/** Public identifier for a credential (audit, revocation, Vault accessor); carries no secret. */
-export function newCredentialId(): string {
-  return `cred_${randomBytes(12).toString('hex')}`;
+/**
+ * Public identifier for a credential (audit, revocation, Vault accessor); carries no secret. Time-ordered
+ * (10 hex digits of seconds, then 80 random bits), so primary-key inserts append instead of splitting
+ * random B-tree pages.
+ */
+export function newCredentialId(now: number = Math.floor(Date.now() / 1000)): string {
+  return `cred_${Math.max(0, Math.floor(now)).toString(16).padStart(10, '0')}${randomBytes(10).toString('hex')}`;
 }
 
 const AWS_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';

@@ -54,11 +54,25 @@ export async function revokeCredentialByToken(db: Kysely<Database>, token: strin
   return row.id;
 }
 
-/** Revokes every live credential minted from one ID token (e.g. after a leaked job token). */
+/**
+ * Revokes every live credential minted from one ID token (e.g. after a leaked job token). The audit log
+ * (indexed by jti) names them, which spares the credentials table a per-mint index.
+ */
 export async function revokeCredentialsForJti(db: Kysely<Database>, registration: string, jti: string, now: number, reason: string): Promise<number> {
+  const issued = await db
+    .selectFrom('broker_audit')
+    .select('credential_id')
+    .where('jti', '=', jti)
+    .where('registration', '=', registration)
+    .where('outcome', '=', 'allow')
+    .where('credential_id', 'is not', null)
+    .execute();
+  const ids = issued.map((r) => r.credential_id!).filter((id) => id.length > 0);
+  if (ids.length === 0) return 0;
   const r = await db
     .updateTable('broker_credentials')
     .set({ revoked_at: now, revoked_reason: reason.slice(0, 200) })
+    .where('id', 'in', ids)
     .where('registration', '=', registration)
     .where('subject_jti', '=', jti)
     .where('revoked_at', 'is', null)

@@ -116,7 +116,7 @@ export async function runExchange(deps: ExchangeDeps, input: ExchangeInput): Pro
       throw new ExchangeError('internal', 'signer_unavailable', MESSAGES.internal, { detail: 'the role asks for JWT access tokens but the issuer signer is not available' });
     }
 
-    const credentialId = newCredentialId();
+    const credentialId = newCredentialId(now);
     const issuedAt = now;
     const expiresAt = now + grant.ttl;
     let token: string;

@@ -196,7 +196,9 @@ export function selectRole(input: SelectionInput): Selection {
 /** Metadata from string `claimMappings` (policy.md §12). A missing mapped claim is skipped (Vault). */
 export function claimMetadata(role: LoadedRole, claims: Readonly<Record<string, unknown>>): Record<string, string> | { error: string } {
   const out: Record<string, string> = { role: role.compiled.document.name };
-  for (const [claim, key] of Object.entries(role.compiled.document.claimMappings ?? {})) {
+  const mappings = role.compiled.document.claimMappings;
+  if (mappings === undefined) return out;
+  for (const [claim, key] of Object.entries(mappings)) {
     const v = claims[claim];
     if (v === undefined || v === null) continue;
     if (typeof v !== 'string') return { error: `claim ${claim} is not a string` };

@@ -86,6 +86,11 @@ function toStoredRole(r: LoadedRole): StoredRole {
   return stored;
 }
 
+function publisherDeny(explain: PublisherDecision['explain'], code: PublisherDecision['code'], description: string, reason: PublisherDecision['reason'], operatorMessage?: string): PublisherDecision {
+  if (operatorMessage) explain.operatorMessage = operatorMessage;
+  return { decision: 'deny', code, description, reason, explain };
+}
+
 function publisherFromRow(row: PolicyPublisherRow): StoredPublisher {
   return {
     id: row.id,
@@ -318,14 +323,12 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
       const tenant = opts.tenant ?? DEFAULT_TENANT;
       const registration = visible(lookupRegistration(token.registrationId), tenant);
       const explain: PublisherDecision['explain'] = { registration: token.registrationId, considered: [], checks: [] };
-      const deny = (code: PublisherDecision['code'], description: string, reason: PublisherDecision['reason'], operatorMessage?: string): PublisherDecision =>
-        emit('publisher', { decision: 'deny', code, description, reason, explain: { ...explain, ...(operatorMessage ? { operatorMessage } : {}) } });
       const provider = registration ? publisherProviderFor(registration) : null;
-      if (!registration || !provider) return deny('invalid-payload', 'unknown trusted publishing issuer', 'issuer-not-trusted');
-      if (!fresh() && !(await ensureFresh())) return deny('invalid-publisher', 'valid token, but no corresponding publisher (policy store unavailable)', 'policy-store-unavailable');
+      if (!registration || !provider) return emit('publisher', publisherDeny(explain, 'invalid-payload', 'unknown trusted publishing issuer', 'issuer-not-trusted'));
+      if (!fresh() && !(await ensureFresh())) return emit('publisher', publisherDeny(explain, 'invalid-publisher', 'valid token, but no corresponding publisher (policy store unavailable)', 'policy-store-unavailable'));
       const claims = token.claims;
       const key = publisherLookupKey(provider, claims);
-      if ('error' in key) return deny('invalid-publisher', `valid token, but no corresponding publisher (${key.error})`, key.error.startsWith('Missing') ? 'claim-missing' : 'predicate-false');
+      if ('error' in key) return emit('publisher', publisherDeny(explain, 'invalid-publisher', `valid token, but no corresponding publisher (${key.error})`, key.error.startsWith('Missing') ? 'claim-missing' : 'predicate-false'));
       const k = indexKey(registration.id, key.owner, key.project);
       explain.lookupKey = `${registration.id} ${asciiLower(key.owner)}/${asciiLower(key.project)} ${key.workflow}`;
       const now = clock();
@@ -344,11 +347,11 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
 
       const rows = (publishers.get(k) ?? []).filter((p) => p.tenant === tenant);
       const pub = pickPublisher(provider, rows, key, claims);
-      if (!pub) return deny('invalid-publisher', 'valid token, but no corresponding publisher (Publisher with matching claims was not found)', 'no-role-matched');
+      if (!pub) return emit('publisher', publisherDeny(explain, 'invalid-publisher', 'valid token, but no corresponding publisher (Publisher with matching claims was not found)', 'no-role-matched'));
       explain.considered.push({ id: pub.id, kind: 'normal', environment: pub.environment });
       const outcome = runPublisherChecks(pub, registration, claims, now);
       explain.checks.push(...outcome.trace);
-      if (!outcome.ok) return deny('invalid-publisher', `valid token, but no corresponding publisher (${outcome.message})`, outcome.reason ?? 'predicate-false', outcome.detail);
+      if (!outcome.ok) return emit('publisher', publisherDeny(explain, 'invalid-publisher', `valid token, but no corresponding publisher (${outcome.message})`, outcome.reason ?? 'predicate-false', outcome.detail));
       let current = pub;
       if (opts.recordPins !== false && (outcome.toRecord.owner || outcome.toRecord.project)) {
         try {
@@ -361,13 +364,13 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
             if (inForce !== v) {
               replacePublisher({ ...pub, pins });
               const claim = pub.provider === 'gitlab' ? (slot === 'owner' ? 'namespace_id' : 'project_id') : slot === 'owner' ? 'repository_owner_id' : 'repository_id';
-              return deny('invalid-publisher', `valid token, but no corresponding publisher (Check failed for required claim '${claim}')`, 'id-mismatch', 'a concurrent first use recorded different IDs');
+              return emit('publisher', publisherDeny(explain, 'invalid-publisher', `valid token, but no corresponding publisher (Check failed for required claim '${claim}')`, 'id-mismatch', 'a concurrent first use recorded different IDs'));
             }
           }
           current = { ...pub, pins };
           replacePublisher(current);
         } catch {
-          return deny('invalid-publisher', 'valid token, but no corresponding publisher (policy store unavailable)', 'policy-store-unavailable');
+          return emit('publisher', publisherDeny(explain, 'invalid-publisher', 'valid token, but no corresponding publisher (policy store unavailable)', 'policy-store-unavailable'));
         }
       }
       return emit('publisher', { decision: 'allow', reason: 'allowed', kind: 'normal', publisher: current, explain });

@@ -143,10 +143,12 @@ function coerceClaim(kind: ClaimKind, v: unknown, ignoreCase: boolean, shared: b
     case 'path':
       if (typeof v !== 'string') return { ok: false, why: `type-mismatch: path claim must be a string, got ${jsonType(v)}` };
       if (shared && hasNonAscii(v)) return { ok: false, why: 'type-mismatch: non-ASCII path on a shared issuer' };
-      return { ok: true, value: asciiLower(v), str: asciiLower(v) };
+      const lower = asciiLower(v);
+      return { ok: true, value: lower, str: lower };
     case 'string':
       if (typeof v !== 'string') return { ok: false, why: `type-mismatch: string claim, got ${jsonType(v)}` };
-      return { ok: true, value: ignoreCase ? asciiLower(v) : v, str: ignoreCase ? asciiLower(v) : v };
+      const folded = ignoreCase ? asciiLower(v) : v;
+      return { ok: true, value: folded, str: folded };
     case 'untyped': {
       const str = typeof v === 'string' ? v : typeof v === 'boolean' ? String(v) : typeof v === 'number' && Number.isFinite(v) ? String(v) : null;
       return { ok: true, value: v, str: str !== null && ignoreCase ? asciiLower(str) : str };
@@ -192,6 +194,7 @@ function elementTester(s: LeafSpec): (v: unknown, shared: boolean) => ElemResult
   const { op, dialect, kind, ignoreCase } = s;
   if (dialect === 'native') {
     const litSet = kind !== 'untyped' ? new Set(s.literals) : null;
+    const globWhy = s.globs.map((g) => `glob '${g.pattern}' matches`);
     const fold = kind === 'path' || ignoreCase;
     return (v, shared) => {
       const c = coerceClaim(kind, v, ignoreCase, shared);
@@ -212,7 +215,7 @@ function elementTester(s: LeafSpec): (v: unknown, shared: boolean) => ElemResult
         }
         case 'glob': {
           if (c.str === null) return { r: 'error', why: `type-mismatch: glob needs a string, got ${jsonType(v)}` };
-          for (const g of s.globs) if (g.match(c.str)) return { r: true, why: `glob '${g.pattern}' matches`, coerced: c.str };
+          for (let i = 0; i < s.globs.length; i++) if ((s.globs[i] as CompiledGlob).match(c.str)) return { r: true, why: globWhy[i] as string, coerced: c.str };
           const crosses = s.globs.some((g) => !g.crossesSegments && g.hasWildcard && /[/:]/.test(c.str as string));
           return { r: false, why: crosses ? "glob '*' does not cross '/' or ':'" : 'glob does not match', coerced: c.str };
         }

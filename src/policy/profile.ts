@@ -118,7 +118,12 @@ const PROFILES: Record<string, PolicyProfile> = {
   'ci-oidc': fromFacts('ci-oidc', GITLAB_POLICY, { subEscaped: true }),
   github: fromFacts('github', GITHUB_POLICY),
   forgejo: fromFacts('forgejo', GITHUB_POLICY),
-  buildkite: fromVerifierProfile(buildkiteVerifierProfile),
+  // policy.md §8.1: only the organisation binds a Buildkite tenant (pipeline slugs repeat across orgs).
+  buildkite: {
+    ...fromVerifierProfile(buildkiteVerifierProfile),
+    tenantExact: { organization_id: 2, organization_slug: 2 },
+    subTenantStrength: (literal: string) => (/^organization:[^:]+:/.test(literal) ? 2 : 0),
+  },
   circleci: fromVerifierProfile(circleciVerifierProfile),
   generic: GENERIC,
 };

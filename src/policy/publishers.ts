@@ -36,13 +36,21 @@ export function publisherProviderFor(registration: PolicyRegistration): Publishe
   return null;
 }
 
+const hostCache = new Map<string, string>();
+
 export function instanceHost(registration: PolicyRegistration): string {
   if (registration.instanceHost) return registration.instanceHost;
-  try {
-    return new URL(registration.issuer).host;
-  } catch {
-    return registration.issuer.replace(/^https:\/\//, '');
+  let host = hostCache.get(registration.issuer);
+  if (host === undefined) {
+    try {
+      host = new URL(registration.issuer).host;
+    } catch {
+      host = registration.issuer.replace(/^https:\/\//, '');
+    }
+    if (hostCache.size > 1000) hostCache.clear();
+    hostCache.set(registration.issuer, host);
   }
+  return host;
 }
 
 const constraintKeys = ['require_protected_ref', 'ref_type', 'ref_pattern', 'require_protected_environment', 'runner_environment', 'deny_pipeline_sources', 'require_same_job_project'];
@@ -138,27 +146,29 @@ export interface CheckOutcome {
   trace: PublisherCheckTrace[];
 }
 
+function checkFailed(trace: PublisherCheckTrace[], check: string, message: string, detail: string, reason: CheckOutcome['reason'] = 'predicate-false'): CheckOutcome {
+  trace.push({ check, result: false, why: detail });
+  return { ok: false, message, detail, reason, toRecord: {}, trace };
+}
+
 /** The check sequence of §6.3 (GitLab) or Warehouse's GitHub checks, then ID pins (§6.4) and constraints (§7). */
 export function runPublisherChecks(pub: StoredPublisher, registration: PolicyRegistration, claims: Readonly<Record<string, unknown>>, now: number): CheckOutcome {
   const trace: PublisherCheckTrace[] = [];
-  const fail = (check: string, message: string, detail: string, reason: CheckOutcome['reason'] = 'predicate-false'): CheckOutcome => {
-    trace.push({ check, result: false, why: detail });
-    return { ok: false, message, detail, reason, toRecord: {}, trace };
-  };
+  const fail = checkFailed;
   const row = { owner: pub.owner, project: pub.project, workflow: pub.workflow, environment: pub.environment };
   const failure = pub.provider === 'gitlab' ? checkGitlabPublisher(row, claims, instanceHost(registration)) : checkGithubPublisher({ owner: pub.owner, project: pub.project, workflow: pub.workflow, environment: pub.environment, ownerId: pub.pins.ownerId ?? '' }, claims);
-  if (failure) return fail(failure.check, failure.message, failure.detail);
+  if (failure) return fail(trace, failure.check, failure.message, failure.detail);
   trace.push({ check: pub.provider === 'gitlab' ? 'sub, project_path, ci_config_ref_uri, environment' : 'sub, repository, repository_owner, repository_owner_id, job_workflow_ref, environment', result: true, why: 'all PyPI checks passed' });
 
   const gitlab = pub.provider === 'gitlab';
   const toRecord: { owner?: string; project?: string } = {};
   const ownerFail = checkPublisherPin(gitlab ? 'namespace_id' : 'repository_owner_id', pub.pins.ownerId ?? null, pub.firstUseDeadline, claims, now, trace, (v) => (toRecord.owner = v));
-  if (ownerFail) return fail(ownerFail.claim, `Check failed for required claim '${ownerFail.claim}'`, ownerFail.detail, 'id-mismatch');
+  if (ownerFail) return fail(trace, ownerFail.claim, `Check failed for required claim '${ownerFail.claim}'`, ownerFail.detail, 'id-mismatch');
   const projectFail = checkPublisherPin(gitlab ? 'project_id' : 'repository_id', pub.pins.projectId ?? null, pub.firstUseDeadline, claims, now, trace, (v) => (toRecord.project = v));
-  if (projectFail) return fail(projectFail.claim, `Check failed for required claim '${projectFail.claim}'`, projectFail.detail, 'id-mismatch');
+  if (projectFail) return fail(trace, projectFail.claim, `Check failed for required claim '${projectFail.claim}'`, projectFail.detail, 'id-mismatch');
 
   const cf = pub.provider === 'gitlab' ? checkGitlabConstraints(pub.constraints, claims, matchRefPattern) : checkGithubConstraints(pub.constraints, claims, matchRefPattern);
-  if (cf) return fail(cf.check, cf.message, cf.detail);
+  if (cf) return fail(trace, cf.check, cf.message, cf.detail);
   if (Object.keys(pub.constraints).length) trace.push({ check: 'constraints', result: true, why: 'optional constraints hold' });
   return { ok: true, toRecord, trace };
 }

@@ -318,13 +318,17 @@ export function checkGithubPublisher(pub: GithubPublisherRow, claims: Readonly<R
   return null;
 }
 
+function githubConstraintFailure(claim: string, detail: string): { check: string; message: string; detail: string } {
+  return { check: claim, message: `Check failed for required claim '${claim}'`, detail };
+}
+
 /** Optional constraints (trusted-publishing.md §7) mapped onto GitHub claims. */
 export function checkGithubConstraints(
   constraints: { require_protected_ref?: boolean; ref_type?: string; ref_pattern?: string; require_protected_environment?: boolean; runner_environment?: string; deny_pipeline_sources?: string[]; require_same_job_project?: boolean },
   claims: Readonly<Record<string, unknown>>,
   matchRefPattern: (pattern: string, ref: string) => boolean,
 ): { check: string; message: string; detail: string } | null {
-  const fail = (claim: string, detail: string) => ({ check: claim, message: `Check failed for required claim '${claim}'`, detail });
+  const fail = githubConstraintFailure;
   if (constraints.require_protected_ref && claims.ref_protected !== 'true') return fail('ref_protected', 'the ref is not protected');
   if (constraints.ref_type !== undefined && claims.ref_type !== constraints.ref_type) return fail('ref_type', `ref_type is not ${constraints.ref_type}`);
   if (constraints.ref_pattern !== undefined && (typeof claims.ref !== 'string' || !matchRefPattern(constraints.ref_pattern, claims.ref))) return fail('ref', `ref does not match ${constraints.ref_pattern}`);

@@ -1,5 +1,5 @@
 /** GitLab: claim set, `sub` format and the facts every capability needs about GitLab tokens. */
-import { subPairs, type ClaimSchema, type ClaimType, type IssuerPreset, type VerifierProfile } from './claim-types.ts';
+import { type ClaimSchema, type ClaimType, type IssuerPreset, type VerifierProfile } from './claim-types.ts';
 
 // ---------------------------------------------------------------------------------------------
 // GitLab claim set (issuer.md §2). Declarative: the issuer builds tokens from it and the verifier
@@ -167,14 +167,23 @@ export const GITLAB_TENANT_CLAIMS = ['namespace_id', 'project_id', 'namespace_pa
  * GitLab does not escape values (`decode` is identity); ci-oidc escapes `%3A`/`%25`.
  */
 export function checkGitlabStyleSub(sub: string, claims: Readonly<Record<string, unknown>>, decode?: (v: string) => string): string | null {
-  const pairs = subPairs(sub, decode);
-  if (pairs === null) return 'sub does not split into name:value pairs';
-  for (const [name, value] of pairs) {
-    if (!(GITLAB_SUB_COMPONENTS as readonly string[]).includes(name)) continue;
-    if (claims[name] !== value) return `sub component ${name} does not equal the ${name} claim`;
+  // Walks the colon-separated parts in place (hot path: no intermediate arrays).
+  let start = 0;
+  for (;;) {
+    const nameEnd = sub.indexOf(':', start);
+    if (nameEnd === -1) return 'sub does not split into name:value pairs';
+    const valueEnd = sub.indexOf(':', nameEnd + 1);
+    const name = sub.slice(start, nameEnd);
+    if (GITLAB_SUB_COMPONENT_SET.has(name)) {
+      const raw = valueEnd === -1 ? sub.slice(nameEnd + 1) : sub.slice(nameEnd + 1, valueEnd);
+      if (claims[name] !== (decode ? decode(raw) : raw)) return `sub component ${name} does not equal the ${name} claim`;
+    }
+    if (valueEnd === -1) return null;
+    start = valueEnd + 1;
   }
-  return null;
 }
+
+const GITLAB_SUB_COMPONENT_SET: ReadonlySet<string> = new Set(GITLAB_SUB_COMPONENTS);
 
 export const gitlabVerifierProfile: VerifierProfile = Object.freeze({
   name: 'gitlab',
@@ -431,6 +440,10 @@ export function checkGitlabPublisher(pub: GitlabPublisherRow, claims: Readonly<R
   return null;
 }
 
+function constraintFailure(claim: string, detail: string): PublisherCheckFailure {
+  return { check: claim, message: `Check failed for required claim '${claim}'`, detail };
+}
+
 /** Optional constraints (trusted-publishing.md §7), checked after `environment`. */
 export function checkGitlabConstraints(
   constraints: {
@@ -445,7 +458,7 @@ export function checkGitlabConstraints(
   claims: Readonly<Record<string, unknown>>,
   matchRefPattern: (pattern: string, ref: string) => boolean,
 ): PublisherCheckFailure | null {
-  const fail = (claim: string, detail: string): PublisherCheckFailure => ({ check: claim, message: `Check failed for required claim '${claim}'`, detail });
+  const fail = constraintFailure;
   if (constraints.require_protected_ref && claims.ref_protected !== 'true') return fail('ref_protected', 'the ref is not protected');
   if (constraints.ref_type !== undefined && claims.ref_type !== constraints.ref_type) return fail('ref_type', `ref_type is not ${constraints.ref_type}`);
   if (constraints.ref_pattern !== undefined && (typeof claims.ref !== 'string' || !matchRefPattern(constraints.ref_pattern, claims.ref))) return fail('ref', `ref does not match ${constraints.ref_pattern}`);

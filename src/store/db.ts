@@ -55,7 +55,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const store = isPostgresUrl(options.url) ? openPostgres(options.url, options) : openSqlite(options);
   try {
     await store.ping();
-    if (options.migrate ?? true) await migrateToLatest(store.db, store.dialect);
+    if (options.migrate ?? true) await migrateToLatest(store.db, store.dialect, store.dialect === 'postgres' ? options.pgSchema : undefined);
   } catch (err) {
     await store.close().catch(() => undefined);
     throw err;

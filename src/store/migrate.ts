@@ -17,8 +17,10 @@ class StaticProvider implements MigrationProvider {
 }
 
 /** Applies pending migrations in name order. Kysely holds a lock, so replicas starting together are safe. */
-export async function migrateToLatest(db: Kysely<any>, dialect: Dialect): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new StaticProvider(dialect) });
+export async function migrateToLatest(db: Kysely<any>, dialect: Dialect, pgSchema?: string): Promise<string[]> {
+  // Kysely looks its bookkeeping tables up in every schema unless told which one: name ours, so two
+  // stores in one database (tests, or tenants) never see each other's migration lock.
+  const migrator = new Migrator({ db, provider: new StaticProvider(dialect), ...(pgSchema ? { migrationTableSchema: pgSchema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error');

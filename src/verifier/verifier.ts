@@ -84,19 +84,21 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const { alg, kid } = checked;
     if (!reg.algorithms.includes(alg)) throw new VerificationError('alg_not_allowed', `alg ${alg} is not allowed for ${reg.id}`);
     // Step 8: key selection within this registration only.
-    let set = keys.current(reg) ?? (await keys.load(reg));
+    const set = keys.current(reg) ?? (await keys.load(reg));
     if (set === null) throw new VerificationError('jwks_unavailable', `no usable keys for ${reg.id}`);
-    let selected = selectKey(set, kid, alg);
-    if (selected.miss) {
-      const refreshed = await keys.kidMiss(reg);
-      if (refreshed !== null) {
-        set = refreshed;
-        selected = selectKey(set, kid, alg);
+    // Hot path: a known kid whose key fits alg needs no selection object.
+    let verifier = kid === undefined ? undefined : set.byKid.get(kid)?.verifiers.get(alg);
+    if (verifier === undefined) {
+      let selected = selectKey(set, kid, alg);
+      if (selected.miss) {
+        const refreshed = await keys.kidMiss(reg);
+        if (refreshed !== null) selected = selectKey(refreshed, kid, alg);
       }
+      if (selected.verifier === undefined) throw keySelectionError(selected, kid, alg, reg.id);
+      verifier = selected.verifier;
     }
-    if (selected.verifier === undefined) throw keySelectionError(selected, kid, alg, reg.id);
     // Step 9: signature over the exact header.payload bytes, alg pinned to the admitted key.
-    checkSignature(selected.verifier, parts, reg.id);
+    checkSignature(verifier, parts, reg.id);
     // Step 10: claim rules.
     const leeway = expect.leeway === undefined ? reg.leeway : Math.min(reg.leeway, Math.max(0, expect.leeway));
     const maxLifetime = expect.maxLifetime === undefined ? reg.maxLifetime : Math.min(reg.maxLifetime, Math.max(1, expect.maxLifetime));

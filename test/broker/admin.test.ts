@@ -117,6 +117,17 @@ forEachStore((kind, open) => {
     assert.deepEqual(await intro.json(), { active: false });
   });
 
+  test(`${kind}: revoke every credential minted from one ID token`, async () => {
+    const claims = gitlab.claims();
+    const r = await fetch(`${broker.url}/_/oidc/mint-token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: gitlab.signer.sign(claims) }) });
+    const { token } = (await r.json()) as { token: string };
+    const rev = (await (await admin('POST', '/admin/v1/credentials/revoke', { registration: 'gitlab.com', jti: claims.jti })).json()) as { revoked: number };
+    assert.equal(rev.revoked, 1);
+    const intro = await fetch(`${broker.url}/oauth/introspect`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: new URLSearchParams({ token }) });
+    assert.deepEqual(await intro.json(), { active: false });
+    assert.equal(((await (await admin('POST', '/admin/v1/credentials/revoke', { registration: 'other', jti: claims.jti })).json()) as { revoked: number }).revoked, 0);
+  });
+
   test(`${kind}: audit search, JSON-lines export and append-only storage`, async () => {
     const page = (await (await admin('GET', '/admin/v1/audit?outcome=allow&limit=1')).json()) as { records: { id: string }[]; next: string };
     assert.equal(page.records.length, 1);

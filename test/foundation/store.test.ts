@@ -15,7 +15,7 @@ forEachStore((kind, open) => {
   });
 
   test(`${kind}: migrations are applied once and re-running is a no-op`, async () => {
-    const again = await migrateToLatest(store.db, store.dialect);
+    const again = await migrateToLatest(store.db, store.dialect, store.pgSchema);
     assert.deepEqual(again, []);
     const names = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(store.db);
     assert.ok(names.rows.some((r) => r.name === '001_foundation'));

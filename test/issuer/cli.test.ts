@@ -108,3 +108,50 @@ describe('settings pins', () => {
     await h.close();
   });
 });
+
+describe('CI-system credentials and instance host', () => {
+  test('tokenSha256: the credential is compared as a SHA-256 digest; unknown and malformed ones are 401', async () => {
+    const { createHash } = await import('node:crypto');
+    const secret = 'a-long-ci-system-credential-for-tests-0123456789';
+    const h = await buildIssuer({ issuer: { ciSystems: [{ name: 'hashed', tokenSha256: createHash('sha256').update(secret).digest('hex') }, { name: 'short', tokenEnv: 'SHORT' }] }, env: { SHORT: 'too-short' } });
+    assert.equal(h.module.service.authenticateCiSystem(`Bearer ${secret}`).name, 'hashed');
+    for (const bad of [undefined, '', 'Bearer', `Basic ${secret}`, `Bearer ${secret}x`, 'Bearer too-short']) {
+      assert.throws(() => h.module.service.authenticateCiSystem(bad), (e: Error & { code?: string; status?: number }) => e.code === 'ci_system_unauthorized' && e.status === 401, String(bad));
+    }
+    await h.close();
+  });
+
+  test('instanceHost wins for ci_config_ref_uri, and a job reporting another CI_SERVER_HOST is refused', async () => {
+    const h = await buildIssuer({ issuer: { instanceHost: 'git.internal.example' } });
+    const vars = { ...f7Variables(), CI_CONFIG_PATH: '.gitlab-ci.yml', CI_OIDC_CONFIG_SOURCE: 'repository_source' };
+    delete (vars as Record<string, string | undefined>).CI_SERVER_HOST;
+    assert.equal(h.module.mint({ variables: vars, aud: 'a' }).claims.ci_config_ref_uri, 'git.internal.example/acme/platform/api//.gitlab-ci.yml@refs/heads/main');
+    assert.throws(() => h.module.mint({ variables: { ...vars, CI_SERVER_HOST: 'evil.example' }, aud: 'a' }), /CI_SERVER_HOST is evil\.example, but issuer\.instanceHost is git\.internal\.example/);
+    assert.equal(await h.module.ready!(), true);
+    await h.close();
+  });
+});
+
+describe('the ci-oidc binary', () => {
+  test('issue prints {"NAME": jwt}; decode and keys list read the same store', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const run = promisify(execFile);
+    const work = mkdtempSync(join(tmpdir(), 'ci-oidc-issuer-bin-'));
+    try {
+      const env = { ...process.env, CI_OIDC_KEK: Buffer.alloc(32, 7).toString('base64'), NO_COLOR: '1' };
+      writeFileSync(join(work, 'job.env'), Object.entries(f7Variables()).map(([k, v]) => `${k}=${v}`).join('\n'));
+      writeFileSync(join(work, '.gitlab-ci.yml'), 'deploy:\n  id_tokens:\n    VAULT_ID_TOKEN:\n      aud: https://vault.example.com\n');
+      const bin = join(process.cwd(), 'bin', 'ci-oidc.js');
+      const opts = { cwd: work, env, encoding: 'utf8' as const, timeout: 60000 };
+      const issued = JSON.parse((await run(process.execPath, [bin, 'issue', '--vars', 'job.env', '--data-dir', 'data'], opts)).stdout) as Record<string, string>;
+      assert.deepEqual(Object.keys(issued), ['VAULT_ID_TOKEN']);
+      const decoded = JSON.parse((await run(process.execPath, [bin, 'decode', issued.VAULT_ID_TOKEN!], opts)).stdout) as { header: { kid: string }; claims: { aud: string } };
+      assert.equal(decoded.claims.aud, 'https://vault.example.com');
+      const keys = JSON.parse((await run(process.execPath, [bin, 'keys', 'list', '--json', '--data-dir', 'data'], opts)).stdout) as { kid: string; state: string }[];
+      assert.deepEqual(keys.map((k) => [k.kid, k.state]), [[decoded.header.kid, 'active']]);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+});

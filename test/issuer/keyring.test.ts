@@ -151,6 +151,21 @@ describe('JWS signing on node:crypto', () => {
       assert.throws(() => signer.sign({}, { typ: 'bad"typ' }), /invalid JWS typ/);
     });
   }
+  test('templates: a pre-encoded prefix gives the same payload bytes for every prefix length and UTF-8 split', async () => {
+    const m = await generateSigningKey('EdDSA');
+    const signer = createJwsSigner({ alg: 'EdDSA', kid: m.kid, privateKey: m.privateKey });
+    const jwks = createLocalJWKSet({ keys: [m.publicJwk as never] });
+    for (let pad = 0; pad < 7; pad++) {
+      const prefix = `{"env":"${'x'.repeat(pad)}ü€😀"`;
+      const suffix = `,"iss":"${ISSUER}","sub":"s","exp":9999999999,"iat":1}`;
+      const token = signer.template(prefix).sign(suffix);
+      assert.equal(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8'), prefix + suffix);
+      assert.equal(token.split('.')[0], signer.signJson('{}').split('.')[0]);
+      const { payload } = await jwtVerify(token, jwks, { issuer: ISSUER });
+      assert.equal(payload.env, `${'x'.repeat(pad)}ü€😀`);
+    }
+  });
+
   test('a key that does not fit the algorithm is refused (F1: no none/HS*)', async () => {
     const ec = await generateSigningKey('ES256');
     assert.throws(() => createJwsSigner({ alg: 'RS256', kid: 'k', privateKey: ec.privateKey }), /RS256 needs an RSA key/);

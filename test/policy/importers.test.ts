@@ -225,6 +225,22 @@ describe('GCP attribute conditions (policy.md §11.3)', () => {
     const name = 'projects/1/locations/global/workloadIdentityPools/p/providers/x';
     assert.equal(run('gcp', { name, attributeCondition: "assertion.namespace_id == '123'" }, { ...GCP, aud: `//iam.googleapis.com/${name}` }).exit, 0);
   });
+  test('IAM members: one role per principal, exact (no wildcards)', () => {
+    const pool = 'principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p';
+    const withMember = (m: string) => ({ ...provider, attributeCondition: "assertion.namespace_id == '123'", members: [m] });
+    assert.equal(run('gcp', withMember(`${pool}/attribute.project_path/foo/bar`), GCP).exit, 0);
+    assert.equal(run('gcp', withMember(`${pool}/attribute.project_path/foo/*`), GCP).exit, 1);
+    assert.equal(run('gcp', withMember(`principal://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/subject/${F2.sub as string}`), GCP).exit, 0);
+    assert.equal(run('gcp', withMember(`${pool}/*`), GCP).exit, 0);
+    assert.equal(run('gcp', withMember(`${pool}/attribute.nope/x`), GCP).exit, 2);
+    const two = importPolicy('gcp', { ...provider, members: [`${pool}/*`, `${pool}/attribute.project_path/foo/bar`] }, { registrationId: 'gitlab.com' });
+    assert.equal(two.roles.length, 2);
+  });
+  test('google.subject over 127 bytes is rejected', () => {
+    assert.equal(run('gcp', provider, { ...GCP, sub: 'x'.repeat(127) }).exit, 0);
+    assert.equal(run('gcp', provider, { ...GCP, sub: 'x'.repeat(128) }).exit, 1);
+    assert.equal(run('gcp', provider, { ...GCP, sub: 'é'.repeat(64) }).exit, 1, 'bytes, not characters');
+  });
   test('unmapped attribute is an import error; condition without binding refused on gitlab.com', () => {
     assert.equal(run('gcp', { ...provider, attributeCondition: "attribute.nope == 'x'" }, GCP).exit, 2);
     assert.equal(run('gcp', { ...provider, attributeCondition: "assertion.ref == 'main'" }, GCP).out.error, 'tenant_binding_missing');

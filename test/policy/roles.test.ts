@@ -333,3 +333,12 @@ describe('attack rows C9 and lints', () => {
     assert.ok(lints({ cel: "claims.ref.matches('main')" }).includes('cel-unanchored-matches'));
   });
 });
+
+describe('tenant binding on other shared issuers', () => {
+  const BK = { id: 'buildkite', issuer: 'https://agent.buildkite.com', profile: 'buildkite', shared: true };
+  test('Buildkite: organization binds, a pipeline slug alone does not', () => {
+    assert.doesNotThrow(() => compileRole({ name: 'r', issuer: 'buildkite', audiences: ['a'], when: { claim: 'organization_slug', eq: 'planetscale' } }, BK));
+    assert.doesNotThrow(() => compileRole({ name: 'r', issuer: 'buildkite', audiences: ['a'], when: { claim: 'sub', glob: 'organization:planetscale:pipeline:*' } }, BK));
+    assert.throws(() => compileRole({ name: 'r', issuer: 'buildkite', audiences: ['a'], when: { claim: 'pipeline_slug', eq: 'deploy' } }, BK), (e: { code?: string }) => e.code === 'tenant_binding_missing');
+  });
+});

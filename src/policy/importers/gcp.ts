@@ -64,6 +64,49 @@ export function importGcp(source: unknown, ctx: ImportContext): ImportResult {
     else throw new ImportError('no allowedAudiences and no provider resource name: the default audience is //iam.googleapis.com/<provider name>; give "name" or --service-audience');
   }
   const expr = substituteMappings(condition, mapping);
-  const nodes: PolicyNode[] = [...extractEqLeaves(expr.replace(/\((assertion\.[A-Za-z_]\w*)\)/g, '$1'), 'assertion'), { cel: expr }];
-  return { roles: [{ name: roleName(ctx, 'gcp'), issuer: ctx.registrationId, audiences, when: nodes.length === 1 ? (nodes[0] as PolicyNode) : { all: nodes }, origin: 'gcp' }], lints: [] };
+  // google.subject must map (no error) to at most 127 bytes, else GCP answers invalid_request.
+  const subjectLimit: PolicyNode = { cel: `size(bytes(string(${mapping['google.subject']}))) <= 127` };
+  const nodes: PolicyNode[] = [...extractEqLeaves(expr.replace(/\((assertion\.[A-Za-z_]\w*)\)/g, '$1'), 'assertion'), subjectLimit, { cel: expr }];
+  const members = doc.members === undefined ? [undefined] : Array.isArray(doc.members) ? (doc.members as unknown[]) : [doc.members];
+  if (members.length === 0 || members.length > 100) throw new ImportError('members must list 1 to 100 IAM principals');
+  const roles = members.map((m, i) => {
+    const extra = m === undefined ? [] : memberNodes(m, mapping);
+    const all = [...extra, ...nodes];
+    return { name: roleName(ctx, 'gcp', members.length > 1 ? i : undefined), issuer: ctx.registrationId, audiences, when: all.length === 1 ? (all[0] as PolicyNode) : { all }, origin: 'gcp' as const };
+  });
+  return { roles, lints: [] };
+}
+
+const celString = (v: string): string => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+/**
+ * One IAM principal (exact, no wildcards): `principal://…/subject/S`, `principalSet://…/group/G`,
+ * `principalSet://…/attribute.NAME/V` or `principalSet://…/*` (the whole pool).
+ */
+function memberNodes(member: unknown, mapping: Record<string, string>): PolicyNode[] {
+  if (typeof member !== 'string') throw new ImportError('members must be strings');
+  const m = /^(principal|principalSet):\/\/iam\.googleapis\.com\/projects\/[^/]+\/locations\/global\/workloadIdentityPools\/[^/]+\/(.+)$/.exec(member);
+  if (!m) throw new ImportError(`member ${member} is not a workload identity pool principal`);
+  const rest = m[2] as string;
+  const eqOn = (target: string, value: string): PolicyNode[] => {
+    const expr = mapping[target];
+    if (expr === undefined) throw new ImportError(`member ${member} uses ${target}, which attributeMapping does not map`);
+    const direct = /^assertion\.([A-Za-z_]\w*)$/.exec(expr.trim());
+    return direct ? [{ claim: direct[1] as string, eq: value, dialect: 'gcp' }] : [{ cel: `(${expr}) == ${celString(value)}` }];
+  };
+  if (m[1] === 'principal') {
+    const sub = /^subject\/(.+)$/.exec(rest);
+    if (!sub) throw new ImportError(`member ${member}: principal:// members name a subject`);
+    return eqOn('google.subject', decodeURIComponent(sub[1] as string));
+  }
+  if (rest === '*') return [];
+  const group = /^group\/(.+)$/.exec(rest);
+  if (group) {
+    const expr = mapping['google.groups'];
+    if (!expr) throw new ImportError(`member ${member} uses google.groups, which attributeMapping does not map`);
+    return [{ cel: `${celString(decodeURIComponent(group[1] as string))} in (${expr})` }];
+  }
+  const attr = /^attribute\.([a-z0-9_]+)\/(.+)$/.exec(rest);
+  if (attr) return eqOn(`attribute.${attr[1]}`, decodeURIComponent(attr[2] as string));
+  throw new ImportError(`member ${member} is not a subject, group, attribute or * principal set`);
 }

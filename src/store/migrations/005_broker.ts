@@ -26,7 +26,6 @@ export async function up(db: Kysely<any>, dialect: Dialect): Promise<void> {
   // Partial indexes: most rows have no AWS key id or no credential, and skipping them keeps each mint's
   // write set small.
   await db.schema.createIndex('broker_credentials_aws_key').unique().on('broker_credentials').column('aws_access_key_id').where(sql.ref('aws_access_key_id'), 'is not', null).execute();
-  await db.schema.createIndex('broker_credentials_subject').on('broker_credentials').columns(['registration', 'subject_jti']).execute();
 
   await db.schema
     .createTable('broker_audit')
