@@ -55,8 +55,6 @@ export interface CaIssuer {
   algorithms?: string[];
   /** ours: verifier profile (gitlab, github, ci-oidc, generic...); derived from the type by default. */
   profile?: string;
-  /** ours: the verifier registration to use instead of building one (e.g. our own issuer). */
-  registration?: string;
   /** Meta issuers: the anchored pattern. */
   pattern?: RegExp;
 }
@@ -123,7 +121,6 @@ const ISSUER_KEYS = [
   'JWKSURI',
   'Algorithms',
   'Profile',
-  'Registration',
 ];
 
 function str(m: Map<string, unknown>, key: string, where: string, issues: string[]): string | undefined {
@@ -285,7 +282,6 @@ function compileIssuer(key: string, raw: unknown, meta: boolean, where: string, 
   const contact = str(m, 'Contact', where, issues);
   const jwksUri = str(m, 'JWKSURI', where, issues);
   const profile = str(m, 'Profile', where, issues);
-  const registration = str(m, 'Registration', where, issues);
   const issuer: CaIssuer = {
     clientId,
     type: type as CaIssuerType,
@@ -303,7 +299,6 @@ function compileIssuer(key: string, raw: unknown, meta: boolean, where: string, 
     ...(jwksUri !== undefined ? { jwksUri } : {}),
     ...(algorithms !== undefined ? { algorithms: algorithms as string[] } : {}),
     ...(profile !== undefined ? { profile } : {}),
-    ...(registration !== undefined ? { registration } : {}),
   };
   return issuer;
 }

@@ -140,15 +140,17 @@ function coerceClaim(kind: ClaimKind, v: unknown, ignoreCase: boolean, shared: b
     case 'int':
       if (typeof v === 'number' && Number.isSafeInteger(v)) return { ok: true, value: v, str: String(v) };
       return { ok: false, why: `type-mismatch: integer claim, got ${jsonType(v)}` };
-    case 'path':
+    case 'path': {
       if (typeof v !== 'string') return { ok: false, why: `type-mismatch: path claim must be a string, got ${jsonType(v)}` };
       if (shared && hasNonAscii(v)) return { ok: false, why: 'type-mismatch: non-ASCII path on a shared issuer' };
       const lower = asciiLower(v);
       return { ok: true, value: lower, str: lower };
-    case 'string':
+    }
+    case 'string': {
       if (typeof v !== 'string') return { ok: false, why: `type-mismatch: string claim, got ${jsonType(v)}` };
       const folded = ignoreCase ? asciiLower(v) : v;
       return { ok: true, value: folded, str: folded };
+    }
     case 'untyped': {
       const str = typeof v === 'string' ? v : typeof v === 'boolean' ? String(v) : typeof v === 'number' && Number.isFinite(v) ? String(v) : null;
       return { ok: true, value: v, str: str !== null && ignoreCase ? asciiLower(str) : str };
@@ -447,6 +449,8 @@ export function compileNode(node: unknown, path: string, profile: PolicyProfile,
     if (!Array.isArray(list) || list.length < 1 || list.length > MAX_CHILDREN) throw new PolicyValidationError(path, `"${key}" needs 1 to ${MAX_CHILDREN} children`);
     const children = list.map((c, i) => compileNode(c, `${path}.${key}[${i}]`, profile, dialect, depth + 1, state));
     const isAll = key === 'all';
+    const whyTrue = `${key}: true`;
+    const whyFalse = `${key}: false`;
     const evaluate = (ctx: EvalContext): Tri => {
       let sawErr = false;
       let decided = false;
@@ -458,7 +462,7 @@ export function compileNode(node: unknown, path: string, profile: PolicyProfile,
         if (sawErr && !ctx.trace) break;
       }
       const result: Tri = sawErr ? 'error' : isAll ? !decided : decided;
-      if (ctx.trace) ctx.trace.push({ path, op: key, result, why: sawErr ? 'a child is error (never absorbed)' : `${key}: ${String(result)}` });
+      if (ctx.trace) ctx.trace.push({ path, op: key, result, why: sawErr ? 'a child is error (never absorbed)' : result ? whyTrue : whyFalse });
       return result;
     };
     return { type: key, path, children, evaluate };

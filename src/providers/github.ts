@@ -53,8 +53,8 @@ export function checkGithubSub(sub: string, claims: Readonly<Record<string, unkn
     const value = decodeSubValue(parts[i + 1] as string);
     if (key === 'repo' || key === 'repository') {
       const repo = claims.repository;
-      if (typeof repo !== 'string' || repo.toLowerCase() !== value.toLowerCase()) return 'sub repo does not equal the repository claim';
-    } else if (key in GITHUB_CLAIM_TYPES) {
+      if (typeof repo !== 'string' || asciiLower(repo) !== asciiLower(value)) return 'sub repo does not equal the repository claim';
+    } else if (Object.hasOwn(GITHUB_CLAIM_TYPES, key)) {
       if (claims[key] !== value) return `sub component ${key} does not equal the ${key} claim`;
     } else {
       break;
@@ -62,6 +62,11 @@ export function checkGithubSub(sub: string, claims: Readonly<Record<string, unkn
     i += 2;
   }
   return null;
+}
+
+/** ASCII-only case folding: Unicode folding would let e.g. the Kelvin sign match `k`. */
+function asciiLower(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
 }
 
 export const githubVerifierProfile: VerifierProfile = Object.freeze({

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { createServer } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { loadKek, type Kek } from '../jose/kek.ts';
 import { openStore, type Store } from '../store/db.ts';
@@ -56,7 +57,9 @@ export async function buildServer(options: BuildServerOptions): Promise<CiOidcSe
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 200 },
   }) as unknown as FastifyInstance;
-  let listeningPort: number | undefined;
+  // Every absolute URL we publish (the issuer URL above all) must be known before the modules are built,
+  // so port 0 is resolved to a concrete free port now rather than at listen time.
+  let listeningPort: number | undefined = config.server.port === 0 ? await reservePort(config.server.host) : undefined;
   const ctx: ServerContext = {
     config,
     store,
@@ -145,7 +148,7 @@ export async function buildServer(options: BuildServerOptions): Promise<CiOidcSe
     modules,
     parts,
     async listen() {
-      await app.listen({ host: config.server.host, port: config.server.port });
+      await app.listen({ host: config.server.host, port: listeningPort ?? config.server.port });
       const address = app.server.address();
       if (address && typeof address === 'object') listeningPort = address.port;
       for (const mod of modules) await mod.start?.();
@@ -159,4 +162,16 @@ export async function buildServer(options: BuildServerOptions): Promise<CiOidcSe
       if (ownsStore) await store.close();
     },
   };
+}
+
+function reservePort(host: string): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const address = probe.address();
+      const port = address && typeof address === 'object' ? address.port : 0;
+      probe.close(() => resolvePort(port));
+    });
+  });
 }

@@ -77,7 +77,7 @@ export function buildRegistration(input: IssuerRegistrationInput): Registration 
   const urlProblem = typeof input.issuer === 'string' ? issuerUrlProblem(input.issuer, loopback || local) : 'must be a string';
   if (urlProblem) problems.push(`${where}: issuer ${JSON.stringify(input.issuer)} ${urlProblem}`);
   const profileName = input.profile ?? 'generic';
-  const profile = PROFILES[profileName];
+  const profile = Object.hasOwn(PROFILES, profileName) ? PROFILES[profileName] : undefined;
   if (!profile) problems.push(`${where}: unknown profile ${JSON.stringify(profileName)}; use one of ${Object.keys(PROFILES).join(', ')}`);
   const algorithms = input.algorithms ?? ['RS256'];
   if (algorithms.length === 0 || !algorithms.every(isVerifyAlg)) {
@@ -108,7 +108,7 @@ export function buildRegistration(input: IssuerRegistrationInput): Registration 
     // reported above
   }
   const instanceHost = input.instanceHost ?? host;
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0 || profile === undefined) throw new ConfigError(problems);
   const tenant = input.tenant ?? null;
   const info: RegistrationInfo = Object.freeze({
     id: input.id,

@@ -108,7 +108,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     checkIdentityClaims(claims, reg, reg.requireJti || singleUse);
     if (logger?.isLevelEnabled('debug')) {
       const known = reg.profile.claimTypes;
-      const unknown = Object.keys(claims).filter((n) => !(n in known) && !REGISTERED.has(n));
+      const unknown = Object.keys(claims).filter((n) => !Object.hasOwn(known, n) && !REGISTERED.has(n));
       if (unknown.length > 0) logger.debug({ registration: reg.id, jti: claims.jti, claims: unknown.slice(0, 32) }, 'token carries unaccounted claims');
     }
     const result: VerifiedToken = Object.freeze({ registration: reg.info, header: checked.header, claims: deepFreeze(claims), kid, alg });

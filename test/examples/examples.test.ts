@@ -148,6 +148,7 @@ function serviceEnv(): Record<string, string> {
     VAULT_ADDR: server.url,
     PACKAGE_INDEX_URL: indexUrl,
     CI_SERVER_URL: server.url,
+    CI_SERVER_FQDN: new URL(server.url).host,
   };
 }
 

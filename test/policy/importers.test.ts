@@ -272,6 +272,12 @@ describe('Kubernetes claimValidationRules (policy.md §11.4)', () => {
     const two = { ...config, jwt: [{ ...config.jwt[0], issuer: { url: 'https://gitlab.com', audiences: ['a', 'b'] } }] };
     assert.equal(run('k8s', two, K).exit, 2);
   });
+  test('no tenant binding on gitlab.com is refused (G6)', () => {
+    const open = { ...config, jwt: [{ issuer: { url: 'https://gitlab.com', audiences: ['kube'] }, claimValidationRules: [{ claim: 'ref', requiredValue: 'main' }] }] };
+    assert.equal(run('k8s', open, K).out.error, 'tenant_binding_missing');
+    const viaCel = { ...config, jwt: [{ issuer: { url: 'https://gitlab.com', audiences: ['kube'] }, claimValidationRules: [{ expression: "claims.namespace_id == '123' && claims.ref == 'main'" }] }] };
+    assert.equal(run('k8s', viaCel, K).exit, 0, 'top-level CEL equality conjuncts count as bindings');
+  });
   test('rules alone; userValidationRules refused rather than ignored', () => {
     assert.equal(run('k8s', [{ claim: 'namespace_id', requiredValue: '123' }], K, 'kube').exit, 0);
     const uvr = { ...config, jwt: [{ ...config.jwt[0], userValidationRules: [{ expression: "!user.username.startsWith('system:')" }] }] };

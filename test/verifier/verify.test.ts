@@ -531,3 +531,14 @@ describe('CircleCI and Forgejo profiles', () => {
     assert.throws(() => ghesIssuer('evil.test/x'));
   });
 });
+
+describe('GitHub sub case folding', () => {
+  test('ASCII case-insensitive only: the Kelvin sign does not fold to k', async () => {
+    const gh = testKey('RS256', 'gh-k');
+    const v = verifierWith([{ id: 'gh', issuer: 'https://token.actions.githubusercontent.com', profile: 'github', keys: { staticJwks: { keys: [gh.jwk] } } }]);
+    const base = { iss: 'https://token.actions.githubusercontent.com', aud: 'ours', iat: NOW, exp: NOW + 300, jti: 'j', repository: 'kube/x', ref: 'refs/heads/main' };
+    assert.equal(await code(v.verify(signToken({ ...base, sub: 'repo:KUBE/X:ref:refs/heads/main' }, gh), EXPECT)), 'accepted');
+    assert.equal(await code(v.verify(signToken({ ...base, sub: 'repo:\u212Aube/x:ref:refs/heads/main' }, gh), EXPECT)), 'sub_inconsistent');
+    assert.equal(await code(v.verify(signToken({ ...base, sub: 'repo:kube/x:ref:refs/heads/evil' }, gh), EXPECT)), 'sub_inconsistent');
+  });
+});

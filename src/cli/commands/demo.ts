@@ -137,7 +137,7 @@ export function walkthroughSteps(url: string, dataDir: string): WalkthroughStep[
       commands: [
         `echo "hello" > ${d}/demo/artifact.txt`,
         `npx ci-oidc sign ${d}/demo/artifact.txt --ca-url ${url}`,
-        `npx ci-oidc verify-blob ${d}/demo/artifact.txt --bundle ${d}/demo/artifact.txt.sigstore.json --ca-url ${url} \\\n    --certificate-identity "${url}/demo-group/demo-project//.gitlab-ci.yml@refs/heads/main" --certificate-oidc-issuer ${url}`,
+        `npx ci-oidc verify-blob ${d}/demo/artifact.txt --bundle ${d}/demo/artifact.txt.sigstore.json --ca-url ${url} \\\n    --certificate-identity "${url.replace(/^http:/, 'https:')}/demo-group/demo-project//.gitlab-ci.yml@refs/heads/main" --certificate-oidc-issuer ${url}`,
       ],
     },
     {
