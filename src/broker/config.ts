@@ -64,8 +64,12 @@ export const brokerConfigSchema = z.strictObject({
       /** Verified requests per window per issuer registration. */
       perIssuer: z.number().int().min(1).max(10_000_000).default(600),
       windowSeconds: z.number().int().min(1).max(3600).default(60),
-      /** `store` shares counters across replicas; `auto` uses the store on PostgreSQL, memory on SQLite. */
-      backend: z.enum(['auto', 'memory', 'store']).default('auto'),
+      /**
+       * `store`: one upsert per request, exact across replicas. `synced`: counters shared through the store
+       * once a second per replica (other replicas' hits seen up to 1 s late). `auto`: synced on PostgreSQL,
+       * memory on SQLite (one process).
+       */
+      backend: z.enum(['auto', 'memory', 'store', 'synced']).default('auto'),
     })
     .prefault({}),
 });

@@ -9,7 +9,7 @@ import { purgeExpiredCredentials } from './credentials.js';
 import { rawBodies } from './http.js';
 import { createBrokerMetrics } from './metrics.js';
 import type { AdminPorts, JwtSignerPort, ReplayPort, TokenVerifierPort } from './ports.js';
-import { createMemoryRateLimiter, createStoreRateLimiter, type RateLimiter } from './ratelimit.js';
+import { createMemoryRateLimiter, createStoreRateLimiter, createSyncedRateLimiter, type RateLimiter } from './ratelimit.js';
 import { registerExchangeRoutes } from './routes.js';
 import { createBrokerService, type BrokerService } from './service.js';
 import { openFastMintWriter } from './sqlite-writer.js';
@@ -54,9 +54,18 @@ export function createBrokerModule(ctx: ServerContext, deps: BrokerModuleDeps): 
   const env = deps.env ?? process.env;
   const db = ctx.store.db;
   const rl = config.rateLimit;
-  const useStore = rl.backend === 'store' || (rl.backend === 'auto' && ctx.store.dialect === 'postgres');
-  const limiter = (limit: number): RateLimiter =>
-    useStore ? createStoreRateLimiter(db, { limit, windowSeconds: rl.windowSeconds }) : createMemoryRateLimiter({ limit, windowSeconds: rl.windowSeconds });
+  const backend = rl.backend === 'auto' ? (ctx.store.dialect === 'postgres' ? 'synced' : 'memory') : rl.backend;
+  const closers: (() => void)[] = [];
+  const limiter = (limit: number): RateLimiter => {
+    const o = { limit, windowSeconds: rl.windowSeconds };
+    if (backend === 'store') return createStoreRateLimiter(db, o);
+    if (backend === 'synced') {
+      const l = createSyncedRateLimiter(db, o);
+      closers.push(() => l.close());
+      return l;
+    }
+    return createMemoryRateLimiter(o);
+  };
   const envAdmin = env.CI_OIDC_ADMIN_TOKEN;
   if (config.adminToken === undefined && envAdmin !== undefined && envAdmin.length > 0 && envAdmin.length < 32) {
     ctx.logger.warn('CI_OIDC_ADMIN_TOKEN is shorter than 32 characters and is ignored: the admin API stays closed; generate one with `openssl rand -hex 32`');
@@ -109,6 +118,7 @@ export function createBrokerModule(ctx: ServerContext, deps: BrokerModuleDeps): 
       if (timer) clearInterval(timer);
       timer = undefined;
       fastWriter?.close();
+      for (const c of closers) c();
     },
   };
 }

@@ -60,3 +60,88 @@ export function createStoreRateLimiter(db: Kysely<Database>, opts: RateLimitOpti
     },
   };
 }
+
+/**
+ * Shared through the store like createStoreRateLimiter, but each replica adds its hits to the store in
+ * one upsert per key every `syncMs` instead of one per request, so hot keys (one CI provider's NAT
+ * address, one issuer) do not serialise every request on a row lock. A replica decides on the last
+ * shared count plus its own unsynced hits: other replicas' hits are seen at most `syncMs` late.
+ */
+export function createSyncedRateLimiter(db: Kysely<Database>, opts: RateLimitOptions & { syncMs?: number }): RateLimiter & { flush(): Promise<void>; close(): void } {
+  const syncMs = opts.syncMs ?? 1000;
+  const entries = new Map<string, { window: number; shared: number; pending: number; idle: number }>();
+  let timer: NodeJS.Timeout | undefined;
+  let flushing: Promise<void> | undefined;
+  let closed = false;
+  const flush = async (): Promise<void> => {
+    timer = undefined;
+    for (const [key, e] of entries) {
+      // A key without hits is still refreshed once (to learn other replicas' hits), then forgotten.
+      if (e.pending === 0 && ++e.idle > 1) {
+        entries.delete(key);
+        continue;
+      }
+      const sent = e.pending;
+      const window = e.window;
+      try {
+        const row = await db
+          .insertInto('broker_rate_limits')
+          .values({ key, window_start: window, count: sent })
+          .onConflict((oc) =>
+            oc.column('key').doUpdateSet({
+              count: sql<number>`case when broker_rate_limits.window_start = ${window} then broker_rate_limits.count + ${sent} else ${sent} end`,
+              window_start: window,
+            }),
+          )
+          .returning('count')
+          .executeTakeFirstOrThrow();
+        if (e.window === window) {
+          e.pending -= sent;
+          e.shared = Number(row.count);
+        }
+      } catch {
+        // The store is unreachable: keep counting locally and retry on the next sync.
+      }
+    }
+  };
+  const schedule = (): void => {
+    if (timer !== undefined || closed) return;
+    timer = setTimeout(() => {
+      flushing = flush()
+        .finally(() => (flushing = undefined))
+        .then(() => {
+          if (entries.size > 0) schedule();
+        });
+    }, syncMs);
+    timer.unref();
+  };
+  return {
+    async hit(key, now) {
+      const window = now - (now % opts.windowSeconds);
+      let e = entries.get(key);
+      if (e === undefined || e.window !== window) {
+        if (e === undefined && entries.size >= MAX_MEMORY_KEYS) {
+          for (const [k, v] of entries) if (v.window !== window && v.pending === 0) entries.delete(k);
+          if (entries.size >= MAX_MEMORY_KEYS) return { allowed: false, retryAfter: window + opts.windowSeconds - now };
+        }
+        e = { window, shared: 0, pending: 0, idle: 0 };
+        entries.set(key, e);
+      }
+      e.pending++;
+      e.idle = 0;
+      schedule();
+      return { allowed: e.shared + e.pending <= opts.limit, retryAfter: window + opts.windowSeconds - now };
+    },
+    async flush() {
+      if (flushing) await flushing;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      await flush();
+    },
+    close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+    },
+  };
+}

@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { BrokerAuditTable, BrokerCredentialTable } from '../store/tables/broker.ts';
 
@@ -24,6 +26,33 @@ interface Item {
 }
 
 const MAX_BATCH = 64;
+/** Safety net if the background checkpointer is not running: the WAL may grow to about 40 MB. */
+const WAL_AUTOCHECKPOINT_PAGES = 10_000;
+const CHECKPOINT_INTERVAL_MS = 250;
+
+/**
+ * WAL checkpoints (copying the WAL into the database and fsyncing it) cost more than the mint itself
+ * when they run inline on the writing connection. A worker thread runs PASSIVE checkpoints instead, which
+ * never block writers, so the fsync happens off the event loop.
+ */
+const CHECKPOINTER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.module);
+const db = new Database(workerData.file, { fileMustExist: true });
+const timer = setInterval(() => { try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} }, workerData.intervalMs);
+parentPort.on('message', () => { clearInterval(timer); db.close(); parentPort.close(); });
+`;
+
+function startCheckpointer(file: string): Worker | undefined {
+  try {
+    const worker = new Worker(CHECKPOINTER, { eval: true, workerData: { file, module: createRequire(import.meta.url).resolve('better-sqlite3'), intervalMs: CHECKPOINT_INTERVAL_MS } });
+    worker.on('error', () => undefined);
+    worker.unref();
+    return worker;
+  } catch {
+    return undefined;
+  }
+}
 
 const CRED_COLS = ['id', 'token_hash', 'kind', 'endpoint', 'registration', 'iss', 'sub', 'subject_jti', 'role', 'scope', 'metadata', 'aws_access_key_id', 'issued_at', 'expires_at', 'revoked_at', 'revoked_reason'] as const;
 const AUDIT_COLS = ['id', 'at', 'endpoint', 'outcome', 'reason', 'registration', 'iss', 'sub', 'jti', 'kid', 'project_id', 'job_id', 'pipeline_id', 'role', 'credential_id', 'client_ip', 'request_id', 'detail'] as const;
@@ -33,9 +62,14 @@ const insert = (table: string, cols: readonly string[]): string => `INSERT INTO 
 /** `location` is the Store's `sqlite:/abs/path`; in-memory databases cannot be shared, so none is returned. */
 export function openFastMintWriter(location: string): FastMintWriter | undefined {
   if (!location.startsWith('sqlite:') || location === 'sqlite::memory:') return undefined;
-  const raw = new Database(location.slice('sqlite:'.length), { fileMustExist: true });
+  const file = location.slice('sqlite:'.length);
+  const raw = new Database(file, { fileMustExist: true });
   raw.pragma('busy_timeout = 0');
   raw.pragma('synchronous = NORMAL');
+  const checkpointer = startCheckpointer(file);
+  if (checkpointer) raw.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+  // After a checkpoint resets the WAL, truncate the file back to this size rather than keep its high-water mark.
+  raw.pragma('journal_size_limit = 67108864');
   const claim = raw.prepare(
     'INSERT INTO verifier_replay (key, registration, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at, registration = excluded.registration WHERE verifier_replay.expires_at <= ?',
   );
@@ -87,6 +121,7 @@ export function openFastMintWriter(location: string): FastMintWriter | undefined
       if (queue.length > 0) flush();
       open = false;
       raw.close();
+      checkpointer?.postMessage('stop');
     },
   };
 }

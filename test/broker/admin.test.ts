@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { sql } from 'kysely';
 import { appendAudit } from '../../src/broker/audit.ts';
-import { createStoreRateLimiter } from '../../src/broker/ratelimit.ts';
+import { createStoreRateLimiter, createSyncedRateLimiter } from '../../src/broker/ratelimit.ts';
 import { exchange } from '../../src/cli/commands/broker.ts';
 import { forEachStore, type TestStore } from '../helpers/store.ts';
 import { createTestIssuer, realPolicy, startBroker, testVerifier, type TestBroker, type TestIssuer } from './fixtures.ts';
@@ -179,6 +179,23 @@ forEachStore((kind, open) => {
     assert.ok(limited, 'the limit was reached');
     assert.equal(limited.headers.get('retry-after'), '60');
     assert.equal(((await limited.json()) as { errors: { code: string }[] }).errors[0]!.code, 'rate-limited');
+  });
+
+  test(`${kind}: synced rate limiters share one budget, seen at the next sync`, async () => {
+    const a = createSyncedRateLimiter(store.db, { limit: 3, windowSeconds: 60, syncMs: 60_000 });
+    const b = createSyncedRateLimiter(store.db, { limit: 3, windowSeconds: 60, syncMs: 60_000 });
+    try {
+      const local = [(await a.hit('s', 600)).allowed, (await a.hit('s', 600)).allowed, (await b.hit('s', 601)).allowed];
+      assert.deepEqual(local, [true, true, true]);
+      await a.flush();
+      await b.flush();
+      await a.flush(); // a learns b's hit
+      assert.equal((await a.hit('s', 602)).allowed, false, 'the other replica\'s hit is counted after the sync');
+      assert.equal((await b.hit('s', 660)).allowed, true, 'a new window');
+    } finally {
+      a.close();
+      b.close();
+    }
   });
 
   test(`${kind}: store-backed rate limiter shares one budget`, async () => {

@@ -7,8 +7,8 @@ import { buildServer, type CiOidcServer } from '../../server/app.ts';
 import { loadConfig } from '../../server/config.ts';
 import { CliError, EXIT, colour } from '../output.ts';
 
-/** The audience the demo role accepts (the demo job's CI_OIDC_DEMO_ID_TOKEN carries it). */
-export const DEMO_AUDIENCE = 'ci-oidc-demo';
+/** The audience the demo role accepts (the demo job's DEMO_BROKER_ID_TOKEN carries it). */
+export const DEMO_AUDIENCE = 'demo-broker';
 export const DEMO_ROLE = 'demo-deploy';
 export const DEMO_PACKAGE = 'demo-package';
 
@@ -142,7 +142,7 @@ export function walkthroughSteps(url: string, dataDir: string): WalkthroughStep[
     },
     {
       title: 'As the operator: why does this token get (or not get) each role?',
-      commands: [`CI_OIDC_ADMIN_TOKEN=$(cat ${d}/demo/admin-token) npx ci-oidc explain --broker ${url} --token "$CI_OIDC_DEMO_ID_TOKEN"`],
+      commands: [`CI_OIDC_ADMIN_TOKEN=$(cat ${d}/demo/admin-token) npx ci-oidc explain --broker ${url} --token "$DEMO_BROKER_ID_TOKEN"`],
     },
   ];
 }
