@@ -36,6 +36,8 @@ registerPolicy(program);
 registerExplain(program);
 registerIssuer(program);
 
+acceptJsonEverywhere(program);
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
@@ -58,4 +60,19 @@ function exitCodeFor(err: unknown): number {
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`${colour('red', 'error')}: ${message}${typeof code === 'string' ? ` (${code})` : ''}\n`);
   return EXIT.rejected;
+}
+
+/**
+ * `--json` works on every command: commands whose output is JSON already accept it as a no-op, so
+ * scripts can pass it unconditionally. Long-running servers (serve, demo) have no result to print.
+ */
+function acceptJsonEverywhere(root: Command): void {
+  for (const cmd of root.commands) {
+    if (cmd.commands.length > 0) {
+      acceptJsonEverywhere(cmd);
+      continue;
+    }
+    if (['serve', 'demo', 'help'].includes(cmd.name())) continue;
+    if (!cmd.options.some((o) => o.long === '--json')) cmd.option('--json', 'output is JSON (the default for this command)');
+  }
 }

@@ -19,7 +19,9 @@ export function register(program: Command): void {
     .option('--format <f>', 'raw (the credential only), env (VAR=value lines) or json', 'raw')
     // Not --env-file: Node 20 claims that flag anywhere on the command line, even after the script.
     .option('--append-env <path>', 'append VAR=value lines to this file (e.g. $GITHUB_ENV) instead of printing them')
-    .action(async (o: ExchangeOptions) => {
+    .option('--json', 'same as --format json')
+    .action(async (o: ExchangeOptions & { json?: boolean }) => {
+      if (o.json) o.format = 'json';
       await exchange(o);
     });
 

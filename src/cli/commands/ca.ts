@@ -95,10 +95,12 @@ export function register(program: Command): void {
   ca.command('rotate-intermediate')
     .description('replace the active intermediate with a new one signed by the root; the old one stays trusted until it expires (restart servers to pick it up)')
     .option('-c, --config <file>', 'YAML config file')
-    .action(async (options: { config?: string }) => {
+    .option('--json', 'print {"activeIntermediate"} as JSON')
+    .action(async (options: { config?: string; json?: boolean }) => {
       await withStore(options.config, async (config, store) => {
         const keys = await rotateIntermediate(generatedOptions(config, store));
-        process.stdout.write(`active intermediate: ${keys.activeIntermediateId}\n`);
+        if (options.json) printJson({ activeIntermediate: keys.activeIntermediateId });
+        else process.stdout.write(`active intermediate: ${keys.activeIntermediateId}\n`);
       });
     });
 }

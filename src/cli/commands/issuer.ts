@@ -152,10 +152,15 @@ export function register(program: Command): void {
     .option('--emergency', 'remove the active key from the JWKS at once and sign with a new key (compromise)')
     .option('-c, --config <file>', 'ci-oidc config file')
     .option('--data-dir <dir>', 'data directory')
-    .action(async (options: StoreOptions & { alg?: string; emergency?: boolean }) => {
+    .option('--json', 'print the actions taken as JSON')
+    .action(async (options: StoreOptions & { alg?: string; emergency?: boolean; json?: boolean }) => {
       if (options.alg !== undefined && !isSigningAlg(options.alg)) throw new CliError('usage', '--alg must be RS256, ES256 or EdDSA', EXIT.usage);
       await withIssuer(options, async (issuer) => {
         const actions = await issuer.rotate(options.alg as SigningAlg | undefined, { emergency: options.emergency === true });
+        if (options.json) {
+          printJson({ actions });
+          return;
+        }
         if (actions.length === 0) {
           const next = issuer.keys().find((k) => k.state === 'next' && (options.alg === undefined || k.alg === options.alg));
           process.stdout.write(next ? `nothing to do: successor ${next.kid} activates at ${iso(next.activateAt) ?? '?'}\n` : 'nothing to do\n');
@@ -171,11 +176,16 @@ export function register(program: Command): void {
     .argument('<dir>', 'output directory')
     .option('-c, --config <file>', 'ci-oidc config file')
     .option('--data-dir <dir>', 'data directory')
-    .action(async (dir: string, options: StoreOptions) => {
+    .option('--json', 'print {"files", "warnings"} as JSON')
+    .action(async (dir: string, options: StoreOptions & { json?: boolean }) => {
       await withIssuer(options, async (issuer) => {
         const written = exportDiscovery(issuer, dir);
         if (!configFor(options).issuer.issuerUrl) {
           process.stderr.write(`${colour('yellow', 'warning')}: issuer.issuerUrl is not set; the documents name ${issuer.issuerUrl}. Set issuer.issuerUrl to the public URL that will host them\n`);
+        }
+        if (options.json) {
+          printJson(written);
+          return;
         }
         for (const w of written.warnings) process.stderr.write(`${colour('yellow', 'warning')}: ${w}\n`);
         for (const f of written.files) process.stdout.write(`wrote ${f}\n`);

@@ -32,7 +32,9 @@ export function register(program: Command): void {
     .option('--credential <secret>', 'CI-system credential (prefer --credential-file or CI_OIDC_CI_CREDENTIAL)')
     .option('--credential-file <file>', 'file holding the CI-system credential')
     .option('--format <f>', 'json (the API answer) or env (VAR=value lines to give the job)', 'json')
-    .action(async (options: JobStartOptions) => {
+    .option('--json', 'same as --format json')
+    .action(async (options: JobStartOptions & { json?: boolean }) => {
+      if (options.json) options.format = 'json';
       const answer = await startJob(options);
       if (options.format === 'env') {
         for (const [name, value] of Object.entries(answer.variables)) process.stdout.write(`${name}=${value}\n`);
@@ -45,10 +47,12 @@ export function register(program: Command): void {
     .argument('<jobId>', 'the job ID')
     .option('--credential <secret>', 'CI-system credential')
     .option('--credential-file <file>', 'file holding the CI-system credential')
-    .action(async (jobId: string, options: { server: string; credential?: string; credentialFile?: string }) => {
+    .option('--json', 'print {"jobId", "ended"} as JSON')
+    .action(async (jobId: string, options: { server: string; credential?: string; credentialFile?: string; json?: boolean }) => {
       const res = await request(options.server, `/api/v1/jobs/${encodeURIComponent(jobId)}`, { method: 'DELETE', credential: credentialFrom(options) });
       if (res.status !== 204) throw new CliError('job_end_failed', `the issuer answered HTTP ${res.status}: ${await errorText(res)}`, EXIT.rejected);
-      process.stdout.write(`job ${jobId} ended\n`);
+      if (options.json) printJson({ jobId, ended: true });
+      else process.stdout.write(`job ${jobId} ended\n`);
     });
 }
 
