@@ -9,6 +9,7 @@ import { builtinMetadata, legacyPrincipals } from '../src/ca/module.ts';
 import { CaService, type SigningRequest } from '../src/ca/service.ts';
 import { createVerifier } from '../src/verifier/verifier.ts';
 import type { BenchHarness } from './harness.ts';
+import { GITLAB_F2 } from '../test/helpers/fixtures.ts';
 
 /**
  * Certificates per second through the whole issuance path in process (token verify + proof of possession
@@ -16,27 +17,7 @@ import type { BenchHarness } from './harness.ts';
  * @peculiar/x509's generator, all in the same run.
  */
 
-const F2 = {
-  namespace_id: '123',
-  namespace_path: 'foo',
-  project_id: '55235664',
-  project_path: 'foo/bar',
-  pipeline_id: '123',
-  pipeline_source: 'push',
-  job_id: '123',
-  ref: 'main',
-  ref_type: 'branch',
-  ref_path: 'refs/heads/main',
-  ref_protected: 'true',
-  runner_id: 123,
-  runner_environment: 'gitlab-hosted',
-  sha: '93969f556a29853b507bdcd9dec6b4217a4ea2e7',
-  project_visibility: 'private',
-  ci_config_ref_uri: 'gitlab.com/foo/bar//.gitlab-ci.yml@refs/heads/main',
-  ci_config_sha: '93969f556a29853b507bdcd9dec6b4217a4ea2e7',
-  iss: 'https://gitlab.com',
-  sub: 'project_path:foo/bar:ref_type:branch:ref:main',
-};
+const { user_id: _u, user_login: _l, user_email: _e, user_access_level: _a, jti: _j, ...F2 } = GITLAB_F2;
 
 function caMaterial(curve: 'P-256' | 'P-384', now: number): CaKeyMaterial {
   const root = generateKeyPairSync('ec', { namedCurve: curve });

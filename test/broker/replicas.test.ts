@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
-import { openTestStore, pgUrl, storeSkipReason, type TestStore } from '../helpers/store.ts';
+import { openTestStore, storeSkipReason, type TestStore } from '../helpers/store.ts';
 import { createTestIssuer, realPolicy, testVerifier, type TestIssuer } from './fixtures.ts';
 
 /** Two broker processes on one PostgreSQL: one jti mints exactly once under 50 parallel replays. */
@@ -24,7 +24,7 @@ describe('two broker replicas on one PostgreSQL', { skip: storeSkipReason('postg
     await policy.close();
     for (let i = 0; i < 2; i++) {
       const child = spawn(process.execPath, ['--import', 'tsx', new URL('./replica-child.ts', import.meta.url).pathname], {
-        env: { ...process.env, REPLICA_PG_URL: pgUrl, REPLICA_PG_SCHEMA: schema, REPLICA_JWKS: JSON.stringify(gitlab.jwks) },
+        env: { ...process.env, REPLICA_PG_URL: store.url, REPLICA_PG_SCHEMA: schema, REPLICA_JWKS: JSON.stringify(gitlab.jwks) },
         stdio: ['pipe', 'pipe', 'inherit'],
       });
       children.push(child);

@@ -8,6 +8,7 @@ import type { ServerContext } from '../../src/server/context.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import { createMetrics } from '../../src/server/metrics.ts';
 import { openTestStore, type TestStore } from '../helpers/store.ts';
+import { GITLAB_F2 } from '../helpers/fixtures.ts';
 
 /** issuer.md fixtures, re-signed with test keys (F2 gitlab.com-shaped, F5 GitHub, F7 our issuer, F1 self-managed). */
 export const F1 = {
@@ -41,32 +42,7 @@ export const F1 = {
   sub: 'project_path:my-group/my-project:ref_type:branch:ref:feature-branch-1',
 };
 
-export const F2 = {
-  namespace_id: '123',
-  namespace_path: 'foo',
-  project_id: '55235664',
-  project_path: 'foo/bar',
-  user_id: '123',
-  user_login: 'user',
-  user_email: 'user@example.com',
-  user_access_level: 'owner',
-  pipeline_id: '123',
-  pipeline_source: 'push',
-  job_id: '123',
-  ref: 'main',
-  ref_type: 'branch',
-  ref_path: 'refs/heads/main',
-  ref_protected: 'true',
-  runner_id: 123,
-  runner_environment: 'gitlab-hosted',
-  sha: '93969f556a29853b507bdcd9dec6b4217a4ea2e7',
-  project_visibility: 'private',
-  ci_config_ref_uri: 'gitlab.com/foo/bar//.gitlab-ci.yml@refs/heads/main',
-  ci_config_sha: '93969f556a29853b507bdcd9dec6b4217a4ea2e7',
-  jti: '2a5381a8-baf5-43c5-823d-544a08a067fb',
-  iss: 'https://gitlab.com',
-  sub: 'project_path:foo/bar:ref_type:branch:ref:main',
-};
+export const F2 = { ...GITLAB_F2 };
 
 export const F5 = {
   actor: 'GrantBirki',

@@ -40,25 +40,57 @@ export async function openTestStore(kind: StoreKind, options: { migrate?: boolea
     };
   }
   if (!pgUrl) throw new Error(storeSkipReason('postgres') as string);
+  const dbUrl = await processDatabase();
   const schema = `t_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: pgUrl });
+  const admin = new pg.Client({ connectionString: dbUrl });
   await admin.connect();
   await admin.query(`create schema ${schema}`);
   await admin.end();
-  const store = await openStore({ url: pgUrl, pgSchema: schema, migrate: options.migrate ?? true, pgPoolSize: options.pgPoolSize ?? 10 });
+  const store = await openStore({ url: dbUrl, pgSchema: schema, migrate: options.migrate ?? true, pgPoolSize: options.pgPoolSize ?? 10 });
   return {
     ...store,
     kind,
-    url: pgUrl,
+    url: dbUrl,
     pgSchema: schema,
     async close() {
       await store.close();
-      const c = new pg.Client({ connectionString: pgUrl });
+      const c = new pg.Client({ connectionString: dbUrl });
       await c.connect();
       await c.query(`drop schema if exists ${schema} cascade`);
       await c.end();
     },
   };
+}
+
+let processDb: Promise<string> | undefined;
+
+/**
+ * One database per test process. Test files run in parallel processes, and kysely's migrator reads the
+ * catalog of every schema in its database: a schema that another process drops mid-read fails the read
+ * ("schema … does not exist"). Schemas are per-test inside the process's own database; databases left
+ * by earlier runs are dropped once they are an hour old.
+ */
+function processDatabase(): Promise<string> {
+  processDb ??= (async () => {
+    const name = `ci_oidc_t_${Math.floor(Date.now() / 1000)}_${process.pid}_${randomBytes(3).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: pgUrl });
+    await admin.connect();
+    try {
+      const stale = await admin.query<{ datname: string }>(`select datname from pg_database where datname like 'ci\\_oidc\\_t\\_%'`);
+      const cutoff = Math.floor(Date.now() / 1000) - 3600;
+      for (const { datname } of stale.rows) {
+        const born = Number(datname.split('_')[3]);
+        if (Number.isFinite(born) && born < cutoff) await admin.query(`drop database if exists "${datname}" with (force)`).catch(() => undefined);
+      }
+      await admin.query(`create database "${name}"`);
+    } finally {
+      await admin.end();
+    }
+    const url = new URL(pgUrl!);
+    url.pathname = `/${name}`;
+    return url.toString();
+  })();
+  return processDb;
 }
 
 /** Opens a second connection pool onto an existing test store (as a second replica would). */

@@ -1,6 +1,7 @@
 import { compileRole } from '../../src/policy/role.ts';
 import { selectRole, type LoadedRole } from '../../src/policy/decide.ts';
 import type { AudienceMode, PolicyRegistration, RoleDecision } from '../../src/policy/types.ts';
+import { GITLAB_F2 } from '../helpers/fixtures.ts';
 
 export const GITLAB: PolicyRegistration = { id: 'gitlab.com', issuer: 'https://gitlab.com', profile: 'gitlab', shared: true };
 export const GITHUB: PolicyRegistration = { id: 'github-actions', issuer: 'https://token.actions.githubusercontent.com', profile: 'github', shared: true };
@@ -8,36 +9,7 @@ export const SELF: PolicyRegistration = { id: 'gl.example', issuer: 'https://git
 export const CIOIDC: PolicyRegistration = { id: 'ci-oidc', issuer: 'https://ci.example.com', profile: 'ci-oidc', shared: false };
 
 /** issuer.md F2 (gitlab.com-shaped), aud "pypi". */
-export const F2 = Object.freeze({
-  namespace_id: '123',
-  namespace_path: 'foo',
-  project_id: '55235664',
-  project_path: 'foo/bar',
-  user_id: '123',
-  user_login: 'user',
-  user_email: 'user@example.com',
-  user_access_level: 'owner',
-  pipeline_id: '123',
-  pipeline_source: 'push',
-  job_id: '123',
-  ref: 'main',
-  ref_type: 'branch',
-  ref_path: 'refs/heads/main',
-  ref_protected: 'true',
-  runner_id: 123,
-  runner_environment: 'gitlab-hosted',
-  sha: '93969f556a29853b507bdcd9dec6b4217a4ea2e7',
-  project_visibility: 'private',
-  ci_config_ref_uri: 'gitlab.com/foo/bar//.gitlab-ci.yml@refs/heads/main',
-  ci_config_sha: '93969f556a29853b507bdcd9dec6b4217a4ea2e7',
-  jti: '2a5381a8-baf5-43c5-823d-544a08a067fb',
-  iat: 1750405794,
-  nbf: 1750405789,
-  exp: 1750409394,
-  iss: 'https://gitlab.com',
-  sub: 'project_path:foo/bar:ref_type:branch:ref:main',
-  aud: 'pypi',
-}) as Readonly<Record<string, unknown>>;
+export const F2 = Object.freeze({ ...GITLAB_F2, iat: 1750405794, nbf: 1750405789, exp: 1750409394, aud: 'pypi' }) as Readonly<Record<string, unknown>>;
 
 /** issuer.md F4 (GitHub docs example). */
 export const F4 = Object.freeze({

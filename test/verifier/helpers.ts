@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { constants, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import type { Resolver } from '../../src/jose/fetch.ts';
 import type { VerifyAlg } from '../../src/jose/verify-signature.ts';
+import { GITLAB_F2 } from '../helpers/fixtures.ts';
 
 export const b64u = (v: string | Buffer | Uint8Array): string => Buffer.from(v).toString('base64url');
 export const b64json = (v: unknown): string => b64u(JSON.stringify(v));
@@ -57,33 +58,11 @@ export const NOW = 1_750_000_000;
 
 export function gitlabClaims(overrides: Record<string, unknown> = {}, iss = 'https://gitlab.com'): Record<string, unknown> {
   return {
-    namespace_id: '123',
-    namespace_path: 'foo',
-    project_id: '55235664',
-    project_path: 'foo/bar',
-    user_id: '123',
-    user_login: 'user',
-    user_email: 'user@example.com',
-    user_access_level: 'owner',
-    pipeline_id: '123',
-    pipeline_source: 'push',
-    job_id: '123',
-    ref: 'main',
-    ref_type: 'branch',
-    ref_path: 'refs/heads/main',
-    ref_protected: 'true',
-    runner_id: 123,
-    runner_environment: 'gitlab-hosted',
-    sha: '93969f556a29853b507bdcd9dec6b4217a4ea2e7',
-    project_visibility: 'private',
-    ci_config_ref_uri: 'gitlab.com/foo/bar//.gitlab-ci.yml@refs/heads/main',
-    ci_config_sha: '93969f556a29853b507bdcd9dec6b4217a4ea2e7',
-    jti: '2a5381a8-baf5-43c5-823d-544a08a067fb',
+    ...GITLAB_F2,
     iat: NOW - 60,
     nbf: NOW - 65,
     exp: NOW + 3540,
     iss,
-    sub: 'project_path:foo/bar:ref_type:branch:ref:main',
     aud: 'ours',
     ...overrides,
   };

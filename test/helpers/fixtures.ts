@@ -1,0 +1,30 @@
+/**
+ * issuer.md fixture F2: a gitlab.com job token's payload (decoded), without the time claims and `aud`,
+ * which each test sets for itself. Re-sign it with test keys.
+ */
+export const GITLAB_F2 = Object.freeze({
+  namespace_id: '123',
+  namespace_path: 'foo',
+  project_id: '55235664',
+  project_path: 'foo/bar',
+  user_id: '123',
+  user_login: 'user',
+  user_email: 'user@example.com',
+  user_access_level: 'owner',
+  pipeline_id: '123',
+  pipeline_source: 'push',
+  job_id: '123',
+  ref: 'main',
+  ref_type: 'branch',
+  ref_path: 'refs/heads/main',
+  ref_protected: 'true',
+  runner_id: 123,
+  runner_environment: 'gitlab-hosted',
+  sha: '93969f556a29853b507bdcd9dec6b4217a4ea2e7',
+  project_visibility: 'private',
+  ci_config_ref_uri: 'gitlab.com/foo/bar//.gitlab-ci.yml@refs/heads/main',
+  ci_config_sha: '93969f556a29853b507bdcd9dec6b4217a4ea2e7',
+  jti: '2a5381a8-baf5-43c5-823d-544a08a067fb',
+  iss: 'https://gitlab.com',
+  sub: 'project_path:foo/bar:ref_type:branch:ref:main',
+});
