@@ -449,22 +449,9 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
       const deadlineDays = input.firstUseDeadlineDays;
       if (deadlineDays !== undefined && (!Number.isInteger(deadlineDays) || deadlineDays < 1 || deadlineDays > 365)) throw new CiOidcError('publisher_invalid', 'firstUseDeadlineDays must be an integer from 1 to 365', { status: 400 });
       const row: PolicyPublisherRow = {
-        id: randomUUID(),
-        tenant,
-        provider: input.provider,
-        registration: registration.id,
-        owner: n.owner,
-        owner_lc: asciiLower(n.owner),
-        project: n.project,
-        project_lc: asciiLower(n.project),
-        workflow: n.workflow,
-        environment: n.environment,
-        constraints: JSON.stringify(n.constraints),
-        pin_owner_id: n.ownerId,
-        pin_project_id: n.projectId,
+        ...publisherRow(tenant, input.provider, registration.id, n, now),
         projects: JSON.stringify(o.projects ?? []),
         first_use_deadline: deadlineDays === undefined ? null : now + deadlineDays * 86_400,
-        created_at: now,
       };
       try {
         await repo.insertPublisher(row, o.actor ?? 'admin');
@@ -536,22 +523,9 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
       if ((await repo.countPendingBy(input.addedBy)) >= max) throw new CiOidcError('pending_limit', `a user may have at most ${max} pending publishers: remove one first`, { status: 400 });
       const now = clock();
       const row: PolicyPendingPublisherRow = {
-        id: randomUUID(),
-        tenant,
-        provider: input.provider,
-        registration: registration.id,
-        owner: n.owner,
-        owner_lc: asciiLower(n.owner),
-        project: n.project,
-        project_lc: asciiLower(n.project),
-        workflow: n.workflow,
-        environment: n.environment,
-        constraints: JSON.stringify(n.constraints),
-        pin_owner_id: n.ownerId,
-        pin_project_id: n.projectId,
+        ...publisherRow(tenant, input.provider, registration.id, n, now),
         projects: '[]',
         first_use_deadline: null,
-        created_at: now,
         project_name: input.projectName,
         project_name_norm: ultranormalizeName(input.projectName),
         added_by: input.addedBy,
@@ -626,4 +600,30 @@ export async function createPolicyEngine(options: PolicyEngineOptions): Promise<
   }
 
   return engine;
+}
+
+/** The columns a publisher row and a pending-publisher row share, from normalized input. */
+function publisherRow(
+  tenant: string,
+  provider: PolicyPublisherRow['provider'],
+  registration: string,
+  n: ReturnType<typeof normalizePublisherInput>,
+  now: number,
+): Omit<PolicyPublisherRow, 'projects' | 'first_use_deadline'> {
+  return {
+    id: randomUUID(),
+    tenant,
+    provider,
+    registration,
+    owner: n.owner,
+    owner_lc: asciiLower(n.owner),
+    project: n.project,
+    project_lc: asciiLower(n.project),
+    workflow: n.workflow,
+    environment: n.environment,
+    constraints: JSON.stringify(n.constraints),
+    pin_owner_id: n.ownerId,
+    pin_project_id: n.projectId,
+    created_at: now,
+  };
 }

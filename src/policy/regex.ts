@@ -96,12 +96,15 @@ export function compileRegex(pattern: string, dialect: RegexDialect = 'native'):
   };
 }
 
-/** Whether the pattern has a `|` at nesting depth 0 (the octo-sts anchoring trap). */
-export function hasTopLevelAlternation(pattern: string): boolean {
+/**
+ * Calls `visit` with each unescaped character outside a character class, and its group depth; stops
+ * at the first `true`.
+ */
+function someOutsideClasses(pattern: string, visit: (c: string, i: number, depth: number) => boolean): boolean {
   let depth = 0;
   let inClass = false;
   for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
+    const c = pattern[i]!;
     if (c === '\\') {
       i++;
       continue;
@@ -113,31 +116,19 @@ export function hasTopLevelAlternation(pattern: string): boolean {
     if (c === '[') inClass = true;
     else if (c === '(') depth++;
     else if (c === ')') depth--;
-    else if (c === '|' && depth === 0) return true;
+    else if (visit(c, i, depth)) return true;
   }
   return false;
 }
 
-/** Whether an unescaped `.` appears outside a character class (lint `unescaped-dot`). */
+/** Whether the pattern has a `|` at nesting depth 0 (the octo-sts anchoring trap). */
+export function hasTopLevelAlternation(pattern: string): boolean {
+  return someOutsideClasses(pattern, (c, _i, depth) => c === '|' && depth === 0);
+}
+
+/** Whether an unescaped `.` appears outside a character class (lint `unescaped-dot`), other than `.*` or `.+`. */
 export function hasUnescapedDot(pattern: string): boolean {
-  let inClass = false;
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
-    if (c === '\\') {
-      i++;
-      continue;
-    }
-    if (inClass) {
-      if (c === ']') inClass = false;
-      continue;
-    }
-    if (c === '[') inClass = true;
-    else if (c === '.') {
-      const n = pattern[i + 1];
-      if (n !== '*' && n !== '+') return true;
-    }
-  }
-  return false;
+  return someOutsideClasses(pattern, (c, i) => c === '.' && pattern[i + 1] !== '*' && pattern[i + 1] !== '+');
 }
 
 /**

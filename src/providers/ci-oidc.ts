@@ -1,6 +1,6 @@
 /** Our own issuer: GitLab-compatible claims, `sub` values escaped with %3A / %25 (issuer.md §3). */
 import { decodeSubValue, type VerifierProfile } from './claim-types.ts';
-import { checkGitlabStyleSub, GITLAB_TENANT_CLAIMS, GITLAB_VERIFIER_CLAIM_TYPES } from './gitlab.ts';
+import { checkGitlabStyleSub, GITLAB_CERTIFICATE_TEMPLATE, GITLAB_TENANT_CLAIMS, GITLAB_VERIFIER_CLAIM_TYPES } from './gitlab.ts';
 
 export const ciOidcVerifierProfile: VerifierProfile = Object.freeze({
   name: 'ci-oidc',
@@ -26,21 +26,9 @@ export const CI_OIDC_CERTIFICATE_METADATA_NAME = 'ci-oidc';
 export const CI_OIDC_CERTIFICATE_TEMPLATE = Object.freeze({
   defaultTemplateValues: Object.freeze({ environment: '' }),
   extensionTemplates: Object.freeze({
-    'build-signer-uri': 'https://{{ .ci_config_ref_uri }}',
+    ...GITLAB_CERTIFICATE_TEMPLATE.extensionTemplates,
     'build-signer-digest': '{{ index . "ci_config_sha" }}',
-    'runner-environment': 'runner_environment',
-    'source-repository-uri': '{{ .url }}/{{ .project_path }}',
-    'source-repository-digest': 'sha',
-    'source-repository-ref': 'refs/{{if eq .ref_type "branch"}}heads/{{ else }}tags/{{end}}{{ .ref }}',
-    'source-repository-identifier': 'project_id',
-    'source-repository-owner-uri': '{{ .url }}/{{ .namespace_path }}',
-    'source-repository-owner-identifier': 'namespace_id',
-    'build-config-uri': 'https://{{ .ci_config_ref_uri }}',
     'build-config-digest': '{{ index . "ci_config_sha" }}',
-    'build-trigger': 'pipeline_source',
-    'run-invocation-uri': '{{ .url }}/{{ .project_path }}/-/jobs/{{ .job_id }}',
-    'source-repository-visibility-at-signing': 'project_visibility',
-    'deployment-environment': 'environment',
   }),
-  subjectAlternativeNameTemplate: 'https://{{ .ci_config_ref_uri }}',
+  subjectAlternativeNameTemplate: GITLAB_CERTIFICATE_TEMPLATE.subjectAlternativeNameTemplate,
 });
