@@ -1,5 +1,5 @@
-import { AmbientTokenError, defaultAmbientIo, type AmbientIo, type AmbientToken } from '../providers/ambient.ts';
-import { AMBIENT_SOURCES, missingTokenHint, variableToken } from '../providers/ambient-sources.ts';
+import { AmbientTokenError, defaultAmbientIo, variableToken, type AmbientIo, type AmbientToken } from '../providers/ambient.ts';
+import { AMBIENT_SOURCES, missingTokenHint } from '../providers/ambient-sources.ts';
 
 export interface AmbientRequest {
   audience: string;

@@ -99,7 +99,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** Fatal UTF-8 decoding; a byte-order mark is refused rather than stripped. */
 export function decodeUtf8Strict(bytes: Uint8Array): string | null {
   // Pure ASCII is valid UTF-8 and cannot hold a BOM: take the cheap path.
-  if (isAscii(bytes)) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  if (isAscii(bytes)) {
+    return Buffer.isBuffer(bytes) ? bytes.toString('latin1') : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  }
   let text: string;
   try {
     text = utf8.decode(bytes);
@@ -261,13 +263,19 @@ function compareMemberCounts(value: object, counts: readonly number[], pos: { ne
   }
   const expected = counts[pos.next++];
   let n = 0;
+  // One enumeration decides the count; a second, for nested values, runs only when there are any
+  // (ID-token payloads are mostly flat).
+  let nested = false;
   for (const k in value) {
     n++;
     const c = k.charCodeAt(0);
     // Integer-like names are enumerated before the others, breaking document order.
     if (c >= 0x30 && c <= 0x39) return COUNTS_UNSURE;
+    const item = (value as Record<string, unknown>)[k];
+    if (item !== null && typeof item === 'object') nested = true;
   }
   if (n !== expected) return COUNTS_LOST;
+  if (!nested) return COUNTS_MATCH;
   for (const k in value) {
     const item = (value as Record<string, unknown>)[k];
     if (item !== null && typeof item === 'object') {

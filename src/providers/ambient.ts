@@ -100,3 +100,11 @@ export async function requestUrlToken(url: string, bearer: string, audience: str
   if (typeof value !== 'string') throw new AmbientTokenError('ambient_request_failed', `${source}: the token endpoint's answer had no "value"`);
   return { token: checkTokenShape(value, source), source };
 }
+
+/** A token read from a variable: shape-checked, with a warning when its audience is not the one asked for. */
+export function variableToken(name: string, value: string, audience: string): { token: string; source: string; warning?: string } {
+  const token = checkTokenShape(value, `$${name}`);
+  const aud = unverifiedAudience(token);
+  const warning = aud.length > 0 && !aud.includes(audience) ? `$${name} is for audience ${JSON.stringify(aud.join(','))}, not ${JSON.stringify(audience)}: the audience is fixed in the CI config` : undefined;
+  return { token, source: `env:${name}`, ...(warning ? { warning } : {}) };
+}

@@ -1,5 +1,6 @@
 /** Buildkite agent OIDC tokens: claim types and the shared issuer (issuer.md §10). */
 import type { ClaimSchema, IssuerPreset, VerifierProfile } from './claim-types.ts';
+import { AmbientTokenError, checkTokenShape, type AmbientSource } from './ambient.ts';
 
 export const BUILDKITE_ISSUER = 'https://agent.buildkite.com';
 
@@ -32,3 +33,19 @@ export const buildkiteVerifierProfile: VerifierProfile = Object.freeze({
 });
 
 export const BUILDKITE_PRESET: IssuerPreset = Object.freeze({ id: 'buildkite', issuer: BUILDKITE_ISSUER, profile: 'buildkite' });
+
+// Ambient token detection (issuer.md §10).
+
+export const buildkiteAmbient: AmbientSource = {
+  platform: 'buildkite',
+  detect: (env) => !!env.BUILDKITE_AGENT_ACCESS_TOKEN && !!env.BUILDKITE_JOB_ID,
+  async getToken(audience, io) {
+    let out: string;
+    try {
+      out = await io.exec('buildkite-agent', ['oidc', 'request-token', '--audience', audience]);
+    } catch (err) {
+      throw new AmbientTokenError('ambient_request_failed', `buildkite: \`buildkite-agent oidc request-token\` failed: ${(err as Error).message}`);
+    }
+    return { token: checkTokenShape(out, 'buildkite-agent'), source: 'buildkite' };
+  },
+};

@@ -1,6 +1,7 @@
 /** Our own issuer: GitLab-compatible claims, `sub` values escaped with %3A / %25 (issuer.md §3). */
 import { decodeSubValue, type VerifierProfile } from './claim-types.ts';
 import { checkGitlabStyleSub, GITLAB_CERTIFICATE_TEMPLATE, GITLAB_TENANT_CLAIMS, GITLAB_VERIFIER_CLAIM_TYPES } from './gitlab.ts';
+import { AmbientTokenError, checkTokenShape, type AmbientSource } from './ambient.ts';
 
 export const ciOidcVerifierProfile: VerifierProfile = Object.freeze({
   name: 'ci-oidc',
@@ -32,3 +33,31 @@ export const CI_OIDC_CERTIFICATE_TEMPLATE = Object.freeze({
   }),
   subjectAlternativeNameTemplate: GITLAB_CERTIFICATE_TEMPLATE.subjectAlternativeNameTemplate,
 });
+
+// Ambient token detection (issuer.md §10).
+
+/** ci-oidc's on-demand API (issuer.md §9.1), for CI systems that run our issuer. */
+export const ciOidcAmbient: AmbientSource = {
+  platform: 'ci-oidc',
+  detect: (env) => !!env.CI_JOB_TOKEN && !!env.CI_OIDC_ISSUER_URL,
+  async getToken(audience, io) {
+    const base = io.env.CI_OIDC_ISSUER_URL!.replace(/\/+$/, '');
+    let res: Response;
+    try {
+      res = await io.fetch(`${base}/api/v1/job/id_tokens`, {
+        method: 'POST',
+        headers: { 'job-token': io.env.CI_JOB_TOKEN!, 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify({ aud: audience }),
+        signal: AbortSignal.timeout(15_000),
+      });
+    } catch (err) {
+      throw new AmbientTokenError('ambient_request_failed', `ci-oidc: could not reach ${base}: ${(err as Error).message}`);
+    }
+    const body = (await res.json().catch(() => ({}))) as { token?: unknown; error?: unknown; message?: unknown };
+    if (!res.ok || typeof body.token !== 'string') {
+      const why = typeof body.message === 'string' ? `: ${body.message}` : '';
+      throw new AmbientTokenError('ambient_request_refused', `ci-oidc: the job API answered HTTP ${res.status}${why}`);
+    }
+    return { token: checkTokenShape(body.token, 'ci-oidc job API'), source: 'ci-oidc' };
+  },
+};

@@ -1,5 +1,6 @@
 /** GitHub Actions: claim types, `sub` rules and issuer variants (issuer.md §8, verification.md §7). */
 import { decodeSubValue, type ClaimSchema, type IssuerPreset, type VerifierProfile } from './claim-types.ts';
+import { requestUrlToken, type AmbientSource } from './ambient.ts';
 
 /** All IDs and counters are JSON strings of digits (issuer.md §8.2). */
 export const GITHUB_CLAIM_TYPES: ClaimSchema = Object.freeze({
@@ -349,3 +350,13 @@ export function checkGithubConstraints(
   }
   return null;
 }
+
+// Ambient token detection (issuer.md §10).
+
+/** GitHub Actions, Forgejo Actions and ci-oidc's GitHub-compatible mode share the request-URL flow. */
+export const githubAmbient: AmbientSource = {
+  platform: 'github-actions',
+  detect: (env) => !!env.ACTIONS_ID_TOKEN_REQUEST_URL && !!env.ACTIONS_ID_TOKEN_REQUEST_TOKEN,
+  getToken: (audience, io) =>
+    requestUrlToken(io.env.ACTIONS_ID_TOKEN_REQUEST_URL!, io.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN!, audience, io, 'github-actions'),
+};

@@ -1,5 +1,6 @@
 /** GitLab: claim set, `sub` format and the facts every capability needs about GitLab tokens. */
 import { type ClaimSchema, type ClaimType, type IssuerPreset, type VerifierProfile } from './claim-types.ts';
+import { AmbientTokenError, variableToken, type AmbientSource } from './ambient.ts';
 
 // ---------------------------------------------------------------------------------------------
 // GitLab claim set (issuer.md §2). Declarative: the issuer builds tokens from it and the verifier
@@ -473,4 +474,31 @@ export function checkGitlabConstraints(
     if (typeof jp !== 'string' || typeof pp !== 'string' || asciiLower(jp) !== asciiLower(pp)) return fail('job_project_path', 'job_project_path differs from project_path (fork merge-request pipeline)');
   }
   return null;
+}
+
+// Ambient token detection (issuer.md §10).
+
+/** PyPI's `id` tool: the audience upper-cased, every non-alphanumeric as `_`, then `_ID_TOKEN`. */
+export function audienceVariableName(audience: string): string {
+  return `${audience.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_ID_TOKEN`;
+}
+
+const FALLBACK_VARIABLES = ['CI_OIDC_TOKEN', 'ID_TOKEN', 'SIGSTORE_ID_TOKEN'];
+
+/** GitLab `id_tokens` (and ours): the audience is fixed in YAML, so we find the variable and warn on a mismatch. */
+export const gitlabAmbient: AmbientSource = {
+  platform: 'gitlab',
+  detect: (env) => [audienceVariableNameFromEnv(env), ...FALLBACK_VARIABLES].some((n) => n !== undefined && !!env[n]),
+  async getToken(audience, io) {
+    for (const name of [audienceVariableName(audience), ...FALLBACK_VARIABLES]) {
+      const value = io.env[name];
+      if (!value) continue;
+      return variableToken(name, value, audience);
+    }
+    throw new AmbientTokenError('ambient_token_missing', `no ${audienceVariableName(audience)} or ${FALLBACK_VARIABLES.join('/')} variable`);
+  },
+};
+
+function audienceVariableNameFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+  return Object.keys(env).find((k) => k.endsWith('_ID_TOKEN') && !!env[k]);
 }

@@ -97,7 +97,9 @@ export function checkIdentityClaims(claims: Record<string, unknown>, reg: Regist
   } else if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) {
     throw new VerificationError('claim_type_invalid', 'jti must be a string of 1 to 256 characters');
   }
-  for (const [name, check] of compiled(reg.profile.claimTypes)) {
+  const schema = compiled(reg.profile.claimTypes);
+  for (let i = 0; i < schema.length; i++) {
+    const [name, check] = schema[i] as Compiled[number];
     const value = claims[name];
     if (value !== undefined && !check(value)) {
       throw new VerificationError('claim_type_invalid', `claim ${name} has the wrong JSON type for the ${reg.profile.name} profile`);
@@ -109,9 +111,15 @@ export function checkIdentityClaims(claims: Record<string, unknown>, reg: Regist
 
 /** Freezes the claims tree so no caller can alter what was verified. Depth is already capped at 8. */
 export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const k in value) deepFreeze((value as Record<string, unknown>)[k]);
-  }
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) freezeTree(value);
   return value;
+}
+
+/** Freezes `node`, then descends only into object values (primitives are immutable already). */
+function freezeTree(node: object): void {
+  Object.freeze(node);
+  for (const k in node) {
+    const v = (node as Record<string, unknown>)[k];
+    if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) freezeTree(v);
+  }
 }
