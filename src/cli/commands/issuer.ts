@@ -15,7 +15,7 @@ import { isCiOidcError } from '../../server/errors.ts';
 import { createLogger } from '../../server/logger.ts';
 import { createMetrics } from '../../server/metrics.ts';
 import { openStore } from '../../store/db.ts';
-import { CliError, EXIT, colour, printJson } from '../output.ts';
+import { CliError, EXIT, colour, printJson, progress } from '../output.ts';
 
 interface StoreOptions {
   config?: string;
@@ -156,6 +156,7 @@ export function register(program: Command): void {
     .action(async (options: StoreOptions & { alg?: string; emergency?: boolean; json?: boolean }) => {
       if (options.alg !== undefined && !isSigningAlg(options.alg)) throw new CliError('usage', '--alg must be RS256, ES256 or EdDSA', EXIT.usage);
       await withIssuer(options, async (issuer) => {
+        progress('generating the successor key');
         const actions = await issuer.rotate(options.alg as SigningAlg | undefined, { emergency: options.emergency === true });
         if (options.json) {
           printJson({ actions });

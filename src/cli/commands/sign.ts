@@ -5,7 +5,7 @@ import { getAmbientToken } from '../ambient.ts';
 import { BundleVerificationError, makeBundle, verifyBundle, type SigstoreBundle } from '../../ca/bundle.ts';
 import { pemToDerList } from '../../ca/certificate.ts';
 import { metaIssuerPattern } from '../../ca/issuer-config.ts';
-import { CliError, EXIT, printJson } from '../output.ts';
+import { CliError, EXIT, printJson, progress } from '../output.ts';
 
 /** `ci-oidc sign FILE` and `ci-oidc verify-blob FILE`: keyless signing against our Fulcio-compatible CA. */
 
@@ -78,6 +78,7 @@ export async function signFile(opts: SignFileOptions): Promise<SignFileResult> {
   }
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const proof = cryptoSign('sha256', Buffer.from(challenge, 'utf8'), privateKey);
+  progress(`requesting a signing certificate from ${caUrl}`);
   const res = await call(f, `${caUrl}/api/v2/signingCert`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
