@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import type { BrokerAuditTable } from '../store/tables/broker.ts';
+import { randomBytesPooled } from './random.js';
 
 export type AuditOutcome = 'allow' | 'deny' | 'error';
 
@@ -53,7 +53,7 @@ const clip = (v: string | null | undefined, max: number): string | null => {
 };
 
 export function newAuditId(at: number): string {
-  return Math.max(0, Math.floor(at)).toString(16).padStart(12, '0') + randomBytes(8).toString('hex');
+  return Math.max(0, Math.floor(at)).toString(16).padStart(12, '0') + randomBytesPooled(8).toString('hex');
 }
 
 export function toAuditRow(e: AuditEntry): AuditRecord {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import { randomBytesPooled } from './random.js';
 
 /**
  * Opaque credential format (trusted-publishing.md §10): `<prefix>` + base64url(32 random bytes) + `_` +
@@ -36,7 +37,7 @@ export function assertPrefix(prefix: string): void {
 }
 
 export function mintSecret(prefix: string = DEFAULT_PREFIX): MintedSecret {
-  const body = prefix + randomBytes(SECRET_BYTES).toString('base64url');
+  const body = prefix + randomBytesPooled(SECRET_BYTES).toString('base64url');
   const token = `${body}_${checksum(body)}`;
   return { token, hash: hashCredential(token) };
 }
@@ -65,7 +66,7 @@ export function looksLikeCredential(token: string, prefixes: readonly string[]):
  * random B-tree pages.
  */
 export function newCredentialId(now: number = Math.floor(Date.now() / 1000)): string {
-  return `cred_${Math.max(0, Math.floor(now)).toString(16).padStart(10, '0')}${randomBytes(10).toString('hex')}`;
+  return `cred_${Math.max(0, Math.floor(now)).toString(16).padStart(10, '0')}${randomBytesPooled(10).toString('hex')}`;
 }
 
 const AWS_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
