@@ -136,6 +136,13 @@ describe('duplicate detection by member counts', () => {
     for (const t of dup) assert.equal(problem(() => parseStrictJsonObject(t, LIMITS)), 'duplicate', t);
   });
 
+  test('flat objects (one enumeration) and objects whose only nested value comes last', () => {
+    assert.equal(problem(() => parseStrictJsonObject('{"a":1,"b":"x","c":null,"d":true}', LIMITS)), 'ok');
+    assert.equal(problem(() => parseStrictJsonObject('{"a":1,"b":"x","a":2}', LIMITS)), 'duplicate');
+    assert.equal(problem(() => parseStrictJsonObject('{"a":1,"b":"x","z":{"c":1,"c":2}}', LIMITS)), 'duplicate');
+    assert.equal(problem(() => parseStrictJsonObject('{"a":1,"b":"x","z":[1,{"c":1,"c":2}]}', LIMITS)), 'duplicate');
+  });
+
   test('property: duplicates injected anywhere are always found', () => {
     fc.assert(
       fc.property(
