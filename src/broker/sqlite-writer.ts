@@ -57,7 +57,14 @@ function startCheckpointer(file: string): Worker | undefined {
 const CRED_COLS = ['id', 'token_hash', 'kind', 'endpoint', 'registration', 'iss', 'sub', 'subject_jti', 'role', 'scope', 'metadata', 'aws_access_key_id', 'issued_at', 'expires_at', 'revoked_at', 'revoked_reason'] as const;
 const AUDIT_COLS = ['id', 'at', 'endpoint', 'outcome', 'reason', 'registration', 'iss', 'sub', 'jti', 'kid', 'project_id', 'job_id', 'pipeline_id', 'role', 'credential_id', 'client_ip', 'request_id', 'detail'] as const;
 
-const insert = (table: string, cols: readonly string[]): string => `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`;
+const insert = (table: string, cols: readonly string[]): string => `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`;
+
+/** Positional parameters: better-sqlite3 binds them by index, which costs less than looking up every named one. */
+const values = <T extends object>(row: T, cols: readonly (keyof T)[]): unknown[] => {
+  const out = new Array<unknown>(cols.length);
+  for (let i = 0; i < cols.length; i++) out[i] = row[cols[i]!];
+  return out;
+};
 
 /** `location` is the Store's `sqlite:/abs/path`; in-memory databases cannot be shared, so none is returned. */
 export function openFastMintWriter(location: string): FastMintWriter | undefined {
@@ -79,8 +86,8 @@ export function openFastMintWriter(location: string): FastMintWriter | undefined
     items.map((it) => {
       const c = it.claim;
       if (c !== null && claim.run(c.key, c.registration, c.expiresAt, c.now).changes !== 1) return 'replayed';
-      cred.run(it.credential);
-      audit.run(it.audit);
+      cred.run(values(it.credential, CRED_COLS));
+      audit.run(values(it.audit, AUDIT_COLS));
       return 'ok';
     }),
   );
