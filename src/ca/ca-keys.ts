@@ -4,6 +4,7 @@ import type { Kek } from '../jose/kek.ts';
 import type { Db } from '../store/db.ts';
 import type { Clock } from '../server/clock.ts';
 import { createCaCertificate, issuingCa, pemToDerList, toPem, type IssuingCa } from './certificate.ts';
+import type { CaKeyTable } from '../store/tables/ca.ts';
 
 /** The CA's key material as the issuance path and the trust-bundle routes need it. */
 export interface CaKeyMaterial {
@@ -56,17 +57,7 @@ function serialHex(certPem: string): string {
   return new X509Certificate(certPem).serialNumber.toLowerCase();
 }
 
-interface Row {
-  id: string;
-  kind: string;
-  state: string;
-  certificate_pem: string;
-  sealed_private_key: string;
-  parent_id: string | null;
-  created_at: number;
-  not_after: number;
-  retired_at: number | null;
-}
+type Row = CaKeyTable;
 
 function openKey(kek: Kek, row: Row): KeyObject {
   return createPrivateKey({ key: kek.open(row.sealed_private_key, sealContext(row.id)), format: 'der', type: 'pkcs8' });

@@ -260,15 +260,7 @@ export function parseCsr(input: Uint8Array): ParsedCsr {
 }
 
 /** Fulcio's `--client-signing-algorithms` names (the defaults first). */
-export const DEFAULT_CLIENT_SIGNING_ALGORITHMS = [
-  'ecdsa-sha2-256-nistp256',
-  'ecdsa-sha2-384-nistp384',
-  'ecdsa-sha2-512-nistp521',
-  'rsa-sign-pkcs1-2048-sha256',
-  'rsa-sign-pkcs1-3072-sha256',
-  'rsa-sign-pkcs1-4096-sha256',
-  'ed25519',
-] as const;
+export { CLIENT_SIGNING_ALGORITHMS as DEFAULT_CLIENT_SIGNING_ALGORITHMS } from './config.ts';
 
 const ALGORITHMS: Record<string, { type: string; curve?: string; bits?: number; hash: ClientHash }> = {
   'ecdsa-sha2-256-nistp256': { type: 'ec', curve: 'prime256v1', hash: 'sha256' },

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
-const CLIENT_SIGNING_ALGORITHMS = [
+/** Fulcio's `--client-signing-algorithms` names, all allowed by default. */
+export const CLIENT_SIGNING_ALGORITHMS = [
   'ecdsa-sha2-256-nistp256',
   'ecdsa-sha2-384-nistp384',
   'ecdsa-sha2-512-nistp521',
