@@ -5,7 +5,7 @@
  */
 import { GITLAB_POLICY } from '../providers/gitlab.ts';
 import { GITHUB_POLICY } from '../providers/github.ts';
-import { buildkiteVerifierProfile } from '../providers/buildkite.ts';
+import { buildkiteSubTenantStrength, buildkiteVerifierProfile } from '../providers/buildkite.ts';
 import { circleciVerifierProfile } from '../providers/circleci.ts';
 import type { ClaimType, VerifierProfile } from '../providers/claim-types.ts';
 
@@ -118,12 +118,7 @@ const PROFILES: Record<string, PolicyProfile> = {
   'ci-oidc': fromFacts('ci-oidc', GITLAB_POLICY, { subEscaped: true }),
   github: fromFacts('github', GITHUB_POLICY),
   forgejo: fromFacts('forgejo', GITHUB_POLICY),
-  // policy.md §8.1: only the organisation binds a Buildkite tenant (pipeline slugs repeat across orgs).
-  buildkite: {
-    ...fromVerifierProfile(buildkiteVerifierProfile),
-    tenantExact: { organization_id: 2, organization_slug: 2 },
-    subTenantStrength: (literal: string) => (/^organization:[^:]+:/.test(literal) ? 2 : 0),
-  },
+  buildkite: { ...fromVerifierProfile(buildkiteVerifierProfile), subTenantStrength: buildkiteSubTenantStrength },
   circleci: fromVerifierProfile(circleciVerifierProfile),
   generic: GENERIC,
 };

@@ -20,8 +20,16 @@ export const BUILDKITE_CLAIM_TYPES: ClaimSchema = Object.freeze({
   runner_environment: 'string',
 });
 
-/** One issuer shared by every Buildkite organisation: policies pin the organisation. */
-export const BUILDKITE_TENANT_CLAIMS = ['organization_id', 'organization_slug', 'pipeline_slug'] as const;
+/**
+ * One issuer shared by every Buildkite organisation: policies pin the organisation (policy.md §8.1).
+ * Pipeline slugs repeat across organisations, so they bind no tenant on their own.
+ */
+export const BUILDKITE_TENANT_CLAIMS = ['organization_id', 'organization_slug'] as const;
+
+/** A `sub` literal binds the tenant when it starts with `organization:<org>:`. */
+export function buildkiteSubTenantStrength(literal: string): number {
+  return /^organization:[^:]+:/.test(literal) ? 2 : 0;
+}
 
 export const buildkiteVerifierProfile: VerifierProfile = Object.freeze({
   name: 'buildkite',
