@@ -4,11 +4,11 @@ import type { PolicyEngine } from '../policy/index.ts';
 import { isCiOidcError } from '../server/errors.ts';
 import type { Clock } from '../server/clock.ts';
 import type { Database } from '../store/schema.ts';
-import { auditJson, exportAudit, queryAudit, type AuditQuery } from './audit.js';
-import { getCredential, listCredentials, revokeCredentialById, revokeCredentialsForJti } from './credentials.js';
-import { bearer, secretMatches } from './http.js';
-import { ADMIN_OPENAPI } from './openapi.js';
-import type { AdminPorts, TokenVerifierPort } from './ports.js';
+import { auditJson, exportAudit, queryAudit, type AuditQuery } from './audit.ts';
+import { getCredential, listCredentials, revokeCredentialById, revokeCredentialsForJti } from './credentials.ts';
+import { bearer, secretMatches } from './http.ts';
+import { ADMIN_OPENAPI } from './openapi.ts';
+import type { AdminPorts, TokenVerifierPort } from './ports.ts';
 
 export interface AdminDeps {
   db: Kysely<Database>;

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import type { BrokerAuditTable } from '../store/tables/broker.ts';
-import { randomBytesPooled } from './random.js';
+import { randomBytesPooled } from './random.ts';
 
 export type AuditOutcome = 'allow' | 'deny' | 'error';
 

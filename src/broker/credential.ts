@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { randomBytesPooled } from './random.js';
+import { randomBytesPooled } from './random.ts';
 
 /**
  * Opaque credential format (trusted-publishing.md §10): `<prefix>` + base64url(32 random bytes) + `_` +

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import type { BrokerCredentialTable } from '../store/tables/broker.ts';
-import { hashCredential } from './credential.js';
+import { hashCredential } from './credential.ts';
 
 export type CredentialRow = BrokerCredentialTable;
 

@@ -1,4 +1,4 @@
-import { CiOidcError } from '../server/errors.js';
+import { CiOidcError } from '../server/errors.ts';
 
 /**
  * Why an exchange failed, independent of the wire format. Each endpoint maps a kind to its own

@@ -1,5 +1,5 @@
 import type { RoleGrant } from '../policy/index.ts';
-import { ExchangeError } from './errors.js';
+import { ExchangeError } from './errors.ts';
 
 /**
  * Pure credential rules (policy.md §12): lifetime = min(requested, role max, deployment max), capped at

@@ -4,15 +4,15 @@ import { CiOidcError } from '../server/errors.ts';
 import type { CapabilityModule, ServerContext } from '../server/context.ts';
 import type { Db } from '../store/db.ts';
 import { createSqlReplayStore, replayKey } from '../verifier/replay.ts';
-import { registerAdminRoutes } from './admin.js';
-import { purgeExpiredCredentials } from './credentials.js';
-import { rawBodies } from './http.js';
-import { createBrokerMetrics } from './metrics.js';
-import type { AdminPorts, JwtSignerPort, ReplayPort, TokenVerifierPort } from './ports.js';
-import { createMemoryRateLimiter, createStoreRateLimiter, createSyncedRateLimiter, type RateLimiter } from './ratelimit.js';
-import { registerExchangeRoutes } from './routes.js';
-import { createBrokerService, type BrokerService } from './service.js';
-import { openFastMintWriter } from './sqlite-writer.js';
+import { registerAdminRoutes } from './admin.ts';
+import { purgeExpiredCredentials } from './credentials.ts';
+import { rawBodies } from './http.ts';
+import { createBrokerMetrics } from './metrics.ts';
+import type { AdminPorts, JwtSignerPort, ReplayPort, TokenVerifierPort } from './ports.ts';
+import { createMemoryRateLimiter, createStoreRateLimiter, createSyncedRateLimiter, type RateLimiter } from './ratelimit.ts';
+import { registerExchangeRoutes } from './routes.ts';
+import { createBrokerService, type BrokerService } from './service.ts';
+import { openFastMintWriter } from './sqlite-writer.ts';
 
 export interface BrokerModuleDeps {
   /**

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
-import type { CredentialScope } from './credentials.js';
+import type { CredentialScope } from './credentials.ts';
 
 /**
  * What the broker needs from the verifier, the policy engine and the issuer. module.ts adapts the real

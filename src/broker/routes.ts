@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ExchangeError, isExchangeError } from './errors.js';
-import { NO_STORE, bearer, bodyText, contentType, requestMeta, secretMatches } from './http.js';
-import type { BrokerService } from './service.js';
-import { OAuthError, formFromJson, oauthErrorFor, parseForm, parseTokenExchange, type Form } from './wire/oauth.js';
-import { PypiError, parseMintTokenBody, pypiErrorBody, pypiErrorFor } from './wire/pypi.js';
-import { StsError, parseStsForm, stsErrorFor, stsErrorXml, stsSuccessXml } from './wire/sts.js';
-import { MOUNT_PATTERN, VaultError, parseVaultLogin, vaultErrorFor, vaultLoginResponse } from './wire/vault.js';
+import { ExchangeError, isExchangeError } from './errors.ts';
+import { NO_STORE, bearer, bodyText, contentType, requestMeta, secretMatches } from './http.ts';
+import type { BrokerService } from './service.ts';
+import { OAuthError, formFromJson, oauthErrorFor, parseForm, parseTokenExchange, type Form } from './wire/oauth.ts';
+import { PypiError, parseMintTokenBody, pypiErrorBody, pypiErrorFor } from './wire/pypi.ts';
+import { StsError, parseStsForm, stsErrorFor, stsErrorXml, stsSuccessXml } from './wire/sts.ts';
+import { MOUNT_PATTERN, VaultError, parseVaultLogin, vaultErrorFor, vaultLoginResponse } from './wire/vault.ts';
 
 export interface RouteOptions {
   /** Secrets accepted at /oauth/introspect (the admin token and configured introspection tokens). */

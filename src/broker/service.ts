@@ -4,19 +4,19 @@ import type { PolicyEngine, RoleDecision, StoredRole } from '../policy/index.ts'
 import type { Clock } from '../server/clock.ts';
 import type { Logger } from '../server/logger.ts';
 import type { Database } from '../store/schema.ts';
-import type { BrokerConfig } from './config.js';
-import { looksLikeCredential } from './credential.js';
-import { findActiveCredential, revokeCredentialByToken, type CredentialScope } from './credentials.js';
-import { ExchangeError, MESSAGES } from './errors.js';
-import { runExchange, type Endpoint, type ExchangeDeps, type ExchangeResult } from './exchange.js';
-import { computeTtl, grantFlag, grantNumber, grantStrings, intersectScopes, selectTargets } from './grants.js';
-import type { BrokerMetrics } from './metrics.js';
-import type { AudienceMode, JwtSignerPort, ReplayPort, TokenVerifierPort, VerifiedToken } from './ports.js';
-import type { RateLimiter } from './ratelimit.js';
-import type { FastMintWriter } from './sqlite-writer.js';
-import { TT_ACCESS_TOKEN, TT_JWT, type TokenExchangeRequest } from './wire/oauth.js';
-import type { StsRequest, StsSuccess } from './wire/sts.js';
-import type { VaultAuth } from './wire/vault.js';
+import type { BrokerConfig } from './config.ts';
+import { looksLikeCredential } from './credential.ts';
+import { findActiveCredential, revokeCredentialByToken, type CredentialScope } from './credentials.ts';
+import { ExchangeError, MESSAGES } from './errors.ts';
+import { runExchange, type Endpoint, type ExchangeDeps, type ExchangeResult } from './exchange.ts';
+import { computeTtl, grantFlag, grantNumber, grantStrings, intersectScopes, selectTargets } from './grants.ts';
+import type { BrokerMetrics } from './metrics.ts';
+import type { AudienceMode, JwtSignerPort, ReplayPort, TokenVerifierPort, VerifiedToken } from './ports.ts';
+import type { RateLimiter } from './ratelimit.ts';
+import type { FastMintWriter } from './sqlite-writer.ts';
+import { TT_ACCESS_TOKEN, TT_JWT, type TokenExchangeRequest } from './wire/oauth.ts';
+import type { StsRequest, StsSuccess } from './wire/sts.ts';
+import type { VaultAuth } from './wire/vault.ts';
 
 export interface BrokerServiceDeps {
   db: Kysely<Database>;

@@ -1,4 +1,4 @@
-import type { FailureKind } from '../errors.js';
+import type { FailureKind } from '../errors.ts';
 
 /**
  * AWS STS Query API, AssumeRoleWithWebIdentity only (policy.md §12.3). Responses are XML in the
