@@ -3,13 +3,14 @@ import { createHash, generateKeyPairSync, randomBytes, sign as cryptoSign, webcr
 import * as x509 from '@peculiar/x509';
 import { CaAuthenticator } from '../src/ca/authenticate.ts';
 import type { CaKeyMaterial } from '../src/ca/ca-keys.ts';
-import { createCaCertificate, encodeLeafTbsAsn1, issuingCa, signTbs, toPem } from '../src/ca/certificate.ts';
+import { encodeLeafTbsAsn1, issuingCa, signTbs, toPem } from '../src/ca/certificate.ts';
 import { compileIssuerConfig } from '../src/ca/issuer-config.ts';
 import { builtinMetadata, legacyPrincipals } from '../src/ca/module.ts';
 import { CaService, type SigningRequest } from '../src/ca/service.ts';
 import { createVerifier } from '../src/verifier/verifier.ts';
 import type { BenchHarness } from './harness.ts';
 import { GITLAB_F2 } from '../test/helpers/fixtures.ts';
+import { createTestCaChain } from '../test/ca/chain.ts';
 
 /**
  * Certificates per second through the whole issuance path in process (token verify + proof of possession
@@ -20,25 +21,7 @@ import { GITLAB_F2 } from '../test/helpers/fixtures.ts';
 const { user_id: _u, user_login: _l, user_email: _e, user_access_level: _a, jti: _j, ...F2 } = GITLAB_F2;
 
 function caMaterial(curve: 'P-256' | 'P-384', now: number): CaKeyMaterial {
-  const root = generateKeyPairSync('ec', { namedCurve: curve });
-  const rootDer = createCaCertificate({
-    subject: { commonName: 'bench root' },
-    publicKeySpki: root.publicKey.export({ type: 'spki', format: 'der' }),
-    signingKey: root.privateKey,
-    notBefore: now - 60,
-    notAfter: now + 86400,
-    kind: 'root',
-  });
-  const inter = generateKeyPairSync('ec', { namedCurve: curve });
-  const interDer = createCaCertificate({
-    subject: { commonName: 'bench intermediate' },
-    issuer: { certificateDer: rootDer, privateKey: root.privateKey },
-    publicKeySpki: inter.publicKey.export({ type: 'spki', format: 'der' }),
-    signingKey: root.privateKey,
-    notBefore: now - 60,
-    notAfter: now + 86400,
-    kind: 'intermediate',
-  });
+  const { rootDer, interDer, inter } = createTestCaChain({ now, rootCurve: curve, names: { root: 'bench root', intermediate: 'bench intermediate' }, interLifetime: 86400 });
   const chainPem = [toPem(interDer), toPem(rootDer)];
   return { issuing: issuingCa(interDer, inter.privateKey), chainPem, trustBundle: [chainPem], rootPem: chainPem[1]!, source: 'generated', activeIntermediateId: 'bench' };
 }

@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { CaKeyError, loadCaKeysFromPem, loadOrCreateCaKeys, rotateIntermediate, type GeneratedCaOptions } from '../../src/ca/ca-keys.ts';
-import { createCaCertificate, issueLeaf, pemToDerList, toPem } from '../../src/ca/certificate.ts';
+import { issueLeaf, pemToDerList, toPem } from '../../src/ca/certificate.ts';
 import { kekFromBytes } from '../../src/jose/kek.ts';
 import { forEachStore, openReplica } from '../helpers/store.ts';
+import { createTestCaChain } from './chain.ts';
 
 const now = Math.floor(Date.now() / 1000);
 
@@ -97,25 +98,7 @@ describe('CA keys from PEM files', () => {
   test('loads a root, an intermediate chain and its key; refuses a mismatched key or a broken chain', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ci-oidc-pem-'));
     try {
-      const root = generateKeyPairSync('ec', { namedCurve: 'P-384' });
-      const rootDer = createCaCertificate({
-        subject: { commonName: 'ext root' },
-        publicKeySpki: root.publicKey.export({ type: 'spki', format: 'der' }),
-        signingKey: root.privateKey,
-        notBefore: now - 60,
-        notAfter: now + 86400,
-        kind: 'root',
-      });
-      const inter = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      const interDer = createCaCertificate({
-        subject: { commonName: 'ext intermediate' },
-        issuer: { certificateDer: rootDer, privateKey: root.privateKey },
-        publicKeySpki: inter.publicKey.export({ type: 'spki', format: 'der' }),
-        signingKey: root.privateKey,
-        notBefore: now - 60,
-        notAfter: now + 3600,
-        kind: 'intermediate',
-      });
+      const { rootDer, interDer, inter } = createTestCaChain({ now, rootCurve: 'P-384', interCurve: 'P-256', names: { root: 'ext root', intermediate: 'ext intermediate' } });
       const f = (name: string, text: string) => {
         writeFileSync(join(dir, name), text);
         return join(dir, name);

@@ -8,33 +8,16 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import * as x509 from '@peculiar/x509';
-import { createCaCertificate, encodeLeafTbs, encodeLeafTbsAsn1, issueLeaf, issuingCa, toPem, type IssuingCa, type SigstoreExtension } from '../../src/ca/certificate.ts';
+import { encodeLeafTbs, encodeLeafTbsAsn1, issueLeaf, issuingCa, toPem, type IssuingCa, type SigstoreExtension } from '../../src/ca/certificate.ts';
 import { sigstoreExtensions } from '../../src/ca/bundle.ts';
 import { OID } from '../../src/ca/oids.ts';
+import { createTestCaChain } from './chain.ts';
 
 x509.cryptoProvider.set(webcrypto as never);
 
 function makeCa(curve: 'P-256' | 'P-384') {
   const now = Math.floor(Date.now() / 1000);
-  const root = generateKeyPairSync('ec', { namedCurve: curve });
-  const rootDer = createCaCertificate({
-    subject: { commonName: 'test root', organization: 'ci-oidc' },
-    publicKeySpki: root.publicKey.export({ type: 'spki', format: 'der' }),
-    signingKey: root.privateKey,
-    notBefore: now - 60,
-    notAfter: now + 86400,
-    kind: 'root',
-  });
-  const inter = generateKeyPairSync('ec', { namedCurve: curve });
-  const interDer = createCaCertificate({
-    subject: { commonName: 'test intermediate', organization: 'ci-oidc' },
-    issuer: { certificateDer: rootDer, privateKey: root.privateKey },
-    publicKeySpki: inter.publicKey.export({ type: 'spki', format: 'der' }),
-    signingKey: root.privateKey,
-    notBefore: now - 60,
-    notAfter: now + 3600,
-    kind: 'intermediate',
-  });
+  const { rootDer, interDer, inter } = createTestCaChain({ now, rootCurve: curve, names: { root: 'test root', intermediate: 'test intermediate' }, organization: 'ci-oidc' });
   return { rootDer, interDer, issuing: issuingCa(interDer, inter.privateKey), now };
 }
 

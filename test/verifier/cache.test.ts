@@ -2,24 +2,13 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createVerifier } from '../../src/verifier/verifier.ts';
-import { VerificationError } from '../../src/verifier/errors.ts';
 import type { IssuerRegistrationInput } from '../../src/verifier/types.ts';
-import { gitlabClaims, NOW, signToken, tableResolver, testKey } from './helpers.ts';
+import { code, gitlabClaims, NOW, signToken, tableResolver, testKey } from './helpers.ts';
 import { startTlsServer, type TlsServer } from './tls.ts';
 
 const k1 = testKey('RS256', 'k1');
 const k2 = testKey('RS256', 'k2');
 const EXPECT = { audiences: ['ours'] };
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'accepted';
-  } catch (err) {
-    if (err instanceof VerificationError) return err.code;
-    throw err;
-  }
-}
 
 describe('discovery, JWKS cache, refresh and rotation', () => {
   let tls: TlsServer;

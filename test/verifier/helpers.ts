@@ -4,6 +4,7 @@ import { constants, generateKeyPairSync, sign, type KeyObject } from 'node:crypt
 import type { Resolver } from '../../src/jose/fetch.ts';
 import type { VerifyAlg } from '../../src/jose/verify-signature.ts';
 import { GITLAB_F2 } from '../helpers/fixtures.ts';
+import { VerificationError } from '../../src/verifier/errors.ts';
 
 export const b64u = (v: string | Buffer | Uint8Array): string => Buffer.from(v).toString('base64url');
 export const b64json = (v: unknown): string => b64u(JSON.stringify(v));
@@ -133,4 +134,15 @@ export function tableResolver(table: Record<string, string | string[]>): Resolve
   }) as Resolver & { calls: Map<string, number> };
   fn.calls = calls;
   return fn;
+}
+
+/** The rejection code of a verification, or `accepted`. */
+export async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'accepted';
+  } catch (err) {
+    if (err instanceof VerificationError) return err.code;
+    throw err;
+  }
 }

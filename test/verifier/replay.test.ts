@@ -3,20 +3,9 @@ import { describe, test } from 'node:test';
 import { forEachStore } from '../helpers/store.ts';
 import { createMemoryReplayStore, createSqlReplayStore, replayKey, type ReplayStore } from '../../src/verifier/replay.ts';
 import { createVerifier } from '../../src/verifier/verifier.ts';
-import { VerificationError } from '../../src/verifier/errors.ts';
-import { gitlabClaims, NOW, signToken, testKey } from './helpers.ts';
+import { code, gitlabClaims, NOW, signToken, testKey } from './helpers.ts';
 
 const rs = testKey('RS256', 'gl-1');
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'accepted';
-  } catch (err) {
-    if (err instanceof VerificationError) return err.code;
-    throw err;
-  }
-}
 
 function replaySuite(name: string, make: (clock: () => number) => Promise<{ store: ReplayStore; close(): Promise<void> }>) {
   describe(name, () => {

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { createVerifier } from '../../src/verifier/verifier.ts';
 import { VerificationError } from '../../src/verifier/errors.ts';
 import type { IssuerRegistrationInput, VerifyExpectations } from '../../src/verifier/types.ts';
-import { b64json, b64u, gitlabClaims, NOW, signInput, signRaw, signToken, startServer, testKey } from './helpers.ts';
+import { code, b64json, b64u, gitlabClaims, NOW, signInput, signRaw, signToken, startServer, testKey } from './helpers.ts';
 
 const rs = testKey('RS256', 'gl-1');
 const rsOther = testKey('RS256', 'gl-1', 'other');
@@ -17,16 +17,6 @@ const EXPECT: VerifyExpectations = { audiences: ['ours'] };
 
 function verifierWith(issuers: IssuerRegistrationInput[] = [gitlab], now = NOW) {
   return createVerifier({ issuers, clock: () => now });
-}
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof VerificationError) return err.code;
-    throw err;
-  }
-  return 'accepted';
 }
 
 describe('happy paths per profile', () => {
