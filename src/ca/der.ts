@@ -16,6 +16,24 @@ function lengthBytes(n: number): number {
   return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 4;
 }
 
+/** Bytes taken by the tag and length octets of a TLV with `len` content bytes. */
+export function headerLength(len: number): number {
+  return 1 + lengthBytes(len);
+}
+
+/** Writes a tag and length into `out` at `at`; returns the offset of the content. */
+export function writeHeader(out: Buffer, at: number, tag: number, len: number): number {
+  const lb = lengthBytes(len);
+  if (lb === 4 && len >= 0x1000000) throw new RangeError('DER value too large');
+  out[at] = tag;
+  if (lb === 1) out[at + 1] = len;
+  else {
+    out[at + 1] = 0x80 | (lb - 1);
+    for (let i = lb - 1, v = len; i >= 1; i--, v >>>= 8) out[at + 1 + i] = v & 0xff;
+  }
+  return at + 1 + lb;
+}
+
 /** One TLV in a single allocation (the leaf encoder calls this a few dozen times per certificate). */
 export function tlv(tag: number, ...content: Uint8Array[]): Buffer {
   let len = 0;
@@ -76,14 +94,15 @@ export function integer(magnitude: Uint8Array): Buffer {
   return m[0]! & 0x80 ? tlv(0x02, Buffer.from([0]), m) : tlv(0x02, m);
 }
 
+const pad2 = (n: number): string => (n < 10 ? '0' : '') + n;
+
 /** RFC 5280 Time: UTCTime through 2049, GeneralizedTime after. */
 export function time(seconds: number): Buffer {
   const d = new Date(seconds * 1000);
   const y = d.getUTCFullYear();
-  const p2 = (n: number) => String(n).padStart(2, '0');
-  const rest = `${p2(d.getUTCMonth() + 1)}${p2(d.getUTCDate())}${p2(d.getUTCHours())}${p2(d.getUTCMinutes())}${p2(d.getUTCSeconds())}Z`;
-  if (y >= 1950 && y < 2050) return tlv(0x17, Buffer.from(`${p2(y % 100)}${rest}`, 'ascii'));
-  return tlv(0x18, Buffer.from(`${String(y).padStart(4, '0')}${rest}`, 'ascii'));
+  const rest = pad2(d.getUTCMonth() + 1) + pad2(d.getUTCDate()) + pad2(d.getUTCHours()) + pad2(d.getUTCMinutes()) + pad2(d.getUTCSeconds()) + 'Z';
+  if (y >= 1950 && y < 2050) return tlv(0x17, Buffer.from(pad2(y % 100) + rest, 'latin1'));
+  return tlv(0x18, Buffer.from(String(y).padStart(4, '0') + rest, 'latin1'));
 }
 
 /** Extension ::= SEQUENCE { extnID, critical DEFAULT FALSE, extnValue OCTET STRING }. */

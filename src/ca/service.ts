@@ -4,7 +4,7 @@ import type { Clock } from '../server/clock.ts';
 import { AuthenticationError, type AuthenticatedToken, type CaAuthenticator } from './authenticate.ts';
 import { issueLeafAsync, toPem } from './certificate.ts';
 import type { CaKeyMaterial } from './ca-keys.ts';
-import { assertAlgorithmPermitted, assertStrongKey, ClientKeyError, defaultHash, parseCsr, parsePublicKeyWithSpki, verifyProofAsync, type ClientHash } from './client-key.ts';
+import { assertAlgorithmPermitted, assertStrongKey, ClientKeyError, defaultHash, parseCsr, parsePublicKeyWithSpkiAsync, verifyProofAsync, type ClientHash } from './client-key.ts';
 import { buildIdentity, IDENTITY_TOKEN_MESSAGE, IdentityError, type CertificateIdentity, type TemplateTraceEntry } from './identity.ts';
 import type { CaIssuer, CompiledMetadata } from './issuer-config.ts';
 
@@ -181,7 +181,7 @@ export class CaService {
       hash = csr.hash;
     } else {
       try {
-        ({ key, spki } = parsePublicKeyWithSpki(req.publicKey));
+        ({ key, spki } = await parsePublicKeyWithSpkiAsync(req.publicKey));
       } catch (err) {
         return keyFail(err, FULCIO_MESSAGES.publicKeyParse, 'public_key_invalid');
       }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import * as x509 from '@peculiar/x509';
-import { encodeLeafTbs, encodeLeafTbsAsn1, issueLeaf, issuingCa, toPem, type IssuingCa, type SigstoreExtension } from '../../src/ca/certificate.ts';
+import { encodeLeafTbs, encodeLeafTbsAsn1, issueLeaf, issueLeafAsync, issuingCa, pemToDerList, randomSerial, toPem, type IssuingCa, type SigstoreExtension } from '../../src/ca/certificate.ts';
 import { sigstoreExtensions } from '../../src/ca/bundle.ts';
 import { OID } from '../../src/ca/oids.ts';
 import { createTestCaChain } from './chain.ts';
@@ -102,6 +102,46 @@ describe('leaf encoder', () => {
     assert.equal(exts.get(OID.issuer), 'https://gitlab.com');
     assert.equal(exts.get(OID.issuerV2), 'https://gitlab.com');
     assert.equal(exts.get(OID.tokenSubject), 'project_path:foo/bar:ref_type:branch:ref:main');
+  });
+
+  test('serials: 20 octets, positive, distinct across several refills of the random pool', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const s = randomSerial();
+      assert.equal(s.length, 20);
+      assert.ok(s[0]! >= 1 && s[0]! < 0x80);
+      seen.add(s.toString('hex'));
+    }
+    assert.equal(seen.size, 2000);
+  });
+
+  test('issueLeafAsync (inline for a P-256 CA, thread pool for P-384) gives leaves that verify under the CA', async () => {
+    const client = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    for (const c of [ca, makeCa('P-256')]) {
+      const der = await issueLeafAsync(c.issuing, {
+        spki: client.publicKey.export({ type: 'spki', format: 'der' }),
+        notBefore: c.now,
+        notAfter: c.now + 600,
+        sanUri: 'https://gitlab.com/foo/bar//.gitlab-ci.yml@refs/heads/main',
+        extensions: EXTS,
+      });
+      assert.ok(new X509Certificate(der).verify(new X509Certificate(c.interDer).publicKey));
+    }
+    await assert.rejects(async () => issueLeafAsync(issuing, { spki: client.publicKey.export({ type: 'spki', format: 'der' }), notBefore: 0, notAfter: 600, sanUri: 'https://a.test/ b', extensions: [] }));
+  });
+
+  test('PEM: 64-character lines that decode back to the DER, for every length mod 48', () => {
+    for (let n = 1; n <= 200; n++) {
+      const der = Buffer.alloc(n, n);
+      const backing = Buffer.concat([Buffer.alloc(3), der]);
+      const pem = toPem(new Uint8Array(backing.buffer, backing.byteOffset + 3, n));
+      const lines = pem.split('\n');
+      assert.equal(lines[0], '-----BEGIN CERTIFICATE-----');
+      assert.equal(lines.at(-1), '-----END CERTIFICATE-----');
+      for (const l of lines.slice(1, -2)) assert.equal(l.length, 64);
+      assert.ok(lines.at(-2)!.length > 0 && lines.at(-2)!.length <= 64);
+      assert.deepEqual(pemToDerList(pem), [der]);
+    }
   });
 
   test('CA certificates: intermediate CA:TRUE pathlen:0 with EKU codeSigning; root without EKU', () => {

@@ -14,9 +14,12 @@ import {
   parseCsr,
   parsePublicKey,
   parsePublicKeyWithSpki,
+  parsePublicKeyWithSpkiAsync,
   verifyProof,
+  verifyProofAsync,
   type ClientHash,
 } from '../../src/ca/client-key.ts';
+import { offloadSignatureWork } from '../../src/ca/offload.ts';
 
 x509.cryptoProvider.set(webcrypto as never);
 
@@ -61,6 +64,75 @@ describe('public key parsing', () => {
     const compressed = ECDH.convertKey(der.subarray(26), 'prime256v1', undefined, undefined, 'compressed') as Buffer;
     const compressedSpki = Buffer.concat([Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex'), compressed]);
     assert.deepEqual(parsePublicKeyWithSpki(new Uint8Array(compressedSpki)).spki, der, 'a compressed point is re-encoded uncompressed');
+  });
+});
+
+describe('public key parsing on the request path (parsePublicKeyWithSpkiAsync)', () => {
+  const invalid = (e: unknown) => e instanceof ClientKeyError && e.code === 'public_key_invalid';
+
+  test('NIST keys through the WebCrypto raw import: same canonical SPKI, same key, proofs verify', async () => {
+    const msg = Buffer.from('project_path:foo/bar:ref_type:branch:ref:main');
+    for (const [c, hash] of [['P-256', 'sha256'], ['P-384', 'sha384'], ['P-521', 'sha512']] as const) {
+      const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: c });
+      const der = publicKey.export({ type: 'spki', format: 'der' });
+      for (const input of [publicKey.export({ type: 'spki', format: 'pem' }) as string, new Uint8Array(der), der.toString('base64')]) {
+        const parsed = await parsePublicKeyWithSpkiAsync(input);
+        assert.deepEqual(parsed.spki, der);
+        assert.deepEqual(parsed.key.export({ type: 'spki', format: 'der' }), der);
+        assert.equal(parsed.key.type, 'public');
+        assert.deepEqual(parsed.key.asymmetricKeyDetails, publicKey.asymmetricKeyDetails);
+        assertStrongKey(parsed.key);
+        assert.equal(defaultHash(parsed.key), hash);
+        const sig = cryptoSign(hash, msg, privateKey);
+        assert.equal(await verifyProofAsync(parsed.key, hash, msg, sig), true);
+        assert.equal(await verifyProofAsync(parsed.key, hash, Buffer.from('other'), sig), false);
+      }
+    }
+  });
+
+  test('off-curve points, an unreduced coordinate (x = p) and (0, 0) are refused', async () => {
+    for (const c of ['P-256', 'P-384', 'P-521']) {
+      const der = generateKeyPairSync('ec', { namedCurve: c }).publicKey.export({ type: 'spki', format: 'der' });
+      const off = Buffer.from(der);
+      off[off.length - 1]! ^= 1;
+      await assert.rejects(parsePublicKeyWithSpkiAsync(new Uint8Array(off)), invalid, `${c} off-curve point`);
+    }
+    // P-256: x = p (not reduced), and x = y = 0 (no such point; Go encodes infinity this way).
+    const prefix = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d03010703420004', 'hex');
+    const p = Buffer.from('ffffffff00000001000000000000000000000000ffffffffffffffffffffffff', 'hex');
+    const y = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'der' }).subarray(59);
+    await assert.rejects(parsePublicKeyWithSpkiAsync(new Uint8Array(Buffer.concat([prefix, p, y]))), invalid, 'x = p');
+    await assert.rejects(parsePublicKeyWithSpkiAsync(new Uint8Array(Buffer.concat([prefix, Buffer.alloc(64)]))), invalid, 'x = y = 0');
+  });
+
+  test('other keys and encodings take the synchronous path: compressed points re-encoded, RSA, Ed25519, secp256k1 (then refused as weak); garbage refused', async () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const der = publicKey.export({ type: 'spki', format: 'der' });
+    const compressed = ECDH.convertKey(der.subarray(26), 'prime256v1', undefined, undefined, 'compressed') as Buffer;
+    const compressedSpki = Buffer.concat([Buffer.from('3039301306072a8648ce3d020106082a8648ce3d030107032200', 'hex'), compressed]);
+    assert.deepEqual((await parsePublicKeyWithSpkiAsync(new Uint8Array(compressedSpki))).spki, der);
+    for (const pair of [generateKeyPairSync('rsa', { modulusLength: 2048 }), generateKeyPairSync('ed25519')]) {
+      const spki = pair.publicKey.export({ type: 'spki', format: 'der' });
+      const parsed = await parsePublicKeyWithSpkiAsync(pair.publicKey.export({ type: 'spki', format: 'pem' }) as string);
+      assert.deepEqual(parsed.spki, spki);
+      assert.equal(parsed.key.asymmetricKeyType, pair.publicKey.asymmetricKeyType);
+    }
+    const k1 = await parsePublicKeyWithSpkiAsync(generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey.export({ type: 'spki', format: 'pem' }) as string);
+    insecure(() => assertStrongKey(k1.key));
+    for (const bad of ['', 'hello', '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----', undefined, 'A'.repeat(20000)]) {
+      await assert.rejects(parsePublicKeyWithSpkiAsync(bad), invalid);
+    }
+  });
+
+  test('thread-pool offload only for slow operations: P-384/P-521 and RSA signing', () => {
+    const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    assert.equal(offloadSignatureWork(p256.privateKey), false);
+    assert.equal(offloadSignatureWork(p256.publicKey), false);
+    for (const c of ['P-384', 'P-521']) assert.equal(offloadSignatureWork(generateKeyPairSync('ec', { namedCurve: c }).publicKey), true);
+    assert.equal(offloadSignatureWork(rsa.privateKey), true);
+    assert.equal(offloadSignatureWork(rsa.publicKey), false);
+    assert.equal(offloadSignatureWork(generateKeyPairSync('ed25519').publicKey), false);
   });
 });
 
