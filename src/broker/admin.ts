@@ -103,7 +103,10 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     });
     scope.setErrorHandler((error, request, reply) => {
       if (error instanceof AdminError) return reply.status(error.status).send({ error: error.code, message: error.message });
-      if (isCiOidcError(error)) return reply.status(error.status >= 500 ? 503 : error.status).send({ error: error.code, message: error.message });
+      if (isCiOidcError(error)) {
+        const problems = (error as { problems?: unknown }).problems;
+        return reply.status(error.status >= 500 ? 503 : error.status).send({ error: error.code, message: error.message, ...(Array.isArray(problems) ? { problems } : {}) });
+      }
       const status = (error as { statusCode?: number }).statusCode;
       if (status !== undefined && status < 500) return reply.status(status).send({ error: 'invalid_request', message: (error as Error).message });
       request.log.error({ err: error }, 'admin request failed');
@@ -119,7 +122,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     scope.get('/admin/v1/issuers', async () => ({ issuers: await need(ports.issuers, 'issuer administration').list() }));
     scope.post('/admin/v1/issuers', async (request, reply) => {
       const reg = need(need(ports.issuers, 'issuer administration').register, 'issuer registration');
-      return reply.status(201).send({ issuer: await reg(body(request)) });
+      return reply.status(201).send({ issuer: await reg(body(request), { actor: actor(request) }) });
     });
     scope.delete<{ Params: { id: string } }>('/admin/v1/issuers/:id', async (request, reply) => {
       const rm = need(need(ports.issuers, 'issuer administration').remove, 'issuer removal');

@@ -10,7 +10,7 @@ const errors = {
 const op = (summary: string, extra: Record<string, unknown> = {}, success: Record<string, unknown> = { '200': ok('OK') }) => ({
   summary,
   ...extra,
-  responses: { ...success, ...errors },
+  responses: { ...errors, ...success },
 });
 const pathParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
 const query = (name: string, type = 'string', description = '') => ({ name, in: 'query', required: false, schema: { type }, description });
@@ -50,14 +50,78 @@ export const ADMIN_OPENAPI = {
       },
       RoleDocument: { type: 'object', description: 'policy.md §2', required: ['name', 'issuer', 'audiences', 'when'] },
       Publisher: { type: 'object', description: 'trusted-publishing.md §2', required: ['provider', 'registration', 'owner', 'project', 'workflow'] },
+      IssuerRegistration: {
+        type: 'object',
+        description: 'A verifier.issuers config entry (docs/verifier.md), validated by the same rules; no file forms (staticJwksFile, caCertFile). Admin registrations must use https.',
+        required: ['id', 'issuer'],
+        additionalProperties: false,
+        properties: {
+          id: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$' },
+          issuer: { type: 'string', description: 'exact iss, canonical https URL' },
+          profile: { enum: ['gitlab', 'github', 'buildkite', 'circleci', 'forgejo', 'ci-oidc', 'generic'], default: 'generic' },
+          tenant: { type: ['string', 'null'], default: null },
+          shared: { type: 'boolean' },
+          keys: {
+            default: 'discovery',
+            oneOf: [
+              { const: 'discovery' },
+              { type: 'object', required: ['jwksUri'], additionalProperties: false, properties: { jwksUri: { type: 'string', format: 'uri' } } },
+              { type: 'object', required: ['staticJwks'], additionalProperties: false, properties: { staticJwks: { type: 'object', required: ['keys'], properties: { keys: { type: 'array', maxItems: 50, items: { type: 'object' } } } } } },
+            ],
+          },
+          caCertPem: { type: 'string' },
+          algorithms: { type: 'array', items: { type: 'string' }, default: ['RS256'] },
+          leeway: { type: 'integer', minimum: 0, maximum: 60, default: 30 },
+          maxLifetime: { type: 'integer', minimum: 1, maximum: 604800, default: 86400 },
+          requireJti: { type: 'boolean' },
+          instanceHost: { type: 'string' },
+          jwksHostAllowlist: { type: 'array', items: { type: 'string' }, default: [] },
+          allowInsecureLoopback: { type: 'boolean', default: false, description: 'test servers only (verifier.adminIssuersAllowInsecureLoopback)' },
+        },
+      },
+      Issuer: {
+        type: 'object',
+        required: ['id', 'issuer', 'profile', 'tenant', 'shared', 'instanceHost', 'source'],
+        properties: {
+          id: { type: 'string' },
+          issuer: { type: 'string' },
+          profile: { type: 'string' },
+          tenant: { type: ['string', 'null'] },
+          shared: { type: 'boolean' },
+          instanceHost: { type: 'string' },
+          source: { enum: ['config', 'admin'], description: 'config: from the server config, removable only there' },
+          registration: { $ref: '#/components/schemas/IssuerRegistration' },
+          createdBy: { type: 'string' },
+          createdAt: { type: 'integer' },
+          updatedAt: { type: 'integer' },
+        },
+      },
+      ValidationError: {
+        type: 'object',
+        required: ['error', 'message', 'problems'],
+        properties: { error: { const: 'issuer_invalid' }, message: { type: 'string' }, problems: { type: 'array', items: { type: 'string' } } },
+      },
     },
   },
   paths: {
     '/admin/v1/issuers': {
-      get: op('List issuer registrations'),
-      post: op('Register an issuer (hardened discovery fetch and issuer check)', { requestBody: json() }, { '201': ok('Registered') }),
+      get: op('List issuer registrations (config and admin)', {}, { '200': ok('Registrations', { type: 'object', properties: { issuers: { type: 'array', items: { $ref: '#/components/schemas/Issuer' } } } }) }),
+      post: op(
+        'Register an issuer; stored, and applied by every replica within verifier.registrationRefreshSeconds. Keys are fetched (hardened, discovery issuer checked) on first use.',
+        { requestBody: json({ $ref: '#/components/schemas/IssuerRegistration' }) },
+        {
+          '201': ok('Registered', { type: 'object', properties: { issuer: { $ref: '#/components/schemas/Issuer' } } }),
+          '400': ok('Invalid registration (issuer_invalid, every problem listed)', { $ref: '#/components/schemas/ValidationError' }),
+          '409': ok('issuer_id_taken or issuer_taken (same iss and tenant)', { $ref: '#/components/schemas/Error' }),
+        },
+      ),
     },
-    '/admin/v1/issuers/{id}': { delete: op('Remove an issuer registration', { parameters: [pathParam('id')] }, { '204': { description: 'Removed' } }) },
+    '/admin/v1/issuers/{id}': {
+      delete: op('Remove an issuer registered through the admin API (drops its key cache)', { parameters: [pathParam('id')] }, {
+        '204': { description: 'Removed' },
+        '409': ok('issuer_config_defined: the registration comes from the server config', { $ref: '#/components/schemas/Error' }),
+      }),
+    },
     '/admin/v1/roles': { get: op('List roles', { parameters: [query('registration')] }) },
     '/admin/v1/roles/{name}': {
       get: op('Get a role', { parameters: [pathParam('name')] }),

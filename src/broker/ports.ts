@@ -69,7 +69,9 @@ export interface JwtSignerPort {
 export interface AdminPorts {
   issuers?: {
     list(): Promise<unknown[]> | unknown[];
-    register?(input: unknown): Promise<unknown>;
+    /** Validates and stores a registration; throws a CiOidcError (400 invalid, 409 taken). */
+    register?(input: unknown, options?: { actor?: string }): Promise<unknown>;
+    /** False when unknown; throws a 409 CiOidcError for a config-defined registration. */
     remove?(id: string): Promise<boolean>;
   };
   keys?: {

@@ -52,6 +52,13 @@ export async function buildModules(ctx: ServerContext): Promise<ServerModules> {
     const policy = await createPolicyModule(ctx, { registrations });
     list.push(policy);
     out.policy = policy;
+    // Roles compile against registrations: recompile when an admin registration comes or goes.
+    verifier.issuers.onChange(() => policy.engine.refresh());
+    const issuers = {
+      list: () => verifier.issuers.list(),
+      register: (input: unknown, o?: { actor?: string }) => verifier.issuers.register(input, o),
+      remove: (id: string) => verifier.issuers.remove(id),
+    };
     const broker = createBrokerModule(ctx, {
       verifier: () => verifier.verifier,
       policy: policy.engine,
@@ -63,10 +70,10 @@ export async function buildModules(ctx: ServerContext): Promise<ServerModules> {
             },
             admin: {
               keys: { list: () => issuer.keys().map(publicKeyView), rotate: () => issuer.rotate() },
-              issuers: { list: () => verifier.verifier.registrations() },
+              issuers,
             },
           }
-        : { admin: { issuers: { list: () => verifier.verifier.registrations() } } }),
+        : { admin: { issuers } }),
     });
     list.push(broker);
     out.broker = broker;

@@ -37,6 +37,22 @@ export const issuerRegistrationSchema = z.strictObject({
 
 export type IssuerRegistrationConfig = z.infer<typeof issuerRegistrationSchema>;
 
+/**
+ * A registration sent to `POST /admin/v1/issuers`: the config entry's shape without the file forms
+ * (`staticJwksFile`, `caCertFile`), which would let an API caller read files on the server.
+ */
+export const adminIssuerRegistrationSchema = issuerRegistrationSchema.omit({ caCertFile: true }).extend({
+  keys: z
+    .union([
+      z.literal('discovery'),
+      z.strictObject({ jwksUri: z.url({ protocol: /^https?$/ }) }),
+      z.strictObject({ staticJwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())).max(50) }) }),
+    ])
+    .default('discovery'),
+});
+
+export type AdminIssuerRegistration = z.infer<typeof adminIssuerRegistrationSchema>;
+
 /** The `verifier:` section of ci-oidc.yaml. */
 export const verifierConfigSchema = z.strictObject({
   enabled: z.boolean().default(true),
@@ -59,6 +75,10 @@ export const verifierConfigSchema = z.strictObject({
   maxTokenLength: z.number().int().min(1024).max(20000).default(20000),
   /** How often expired replay claims are deleted from the store. */
   replayPurgeIntervalSeconds: z.number().int().min(10).max(86400).default(300),
+  /** How often each replica re-reads the issuers registered through the admin API (seconds). */
+  registrationRefreshSeconds: z.number().int().min(1).max(300).default(10),
+  /** TEST ONLY: lets admin-API registrations set allowInsecureLoopback (http and loopback URLs). */
+  adminIssuersAllowInsecureLoopback: z.boolean().default(false),
 });
 
 export type VerifierConfig = z.infer<typeof verifierConfigSchema>;

@@ -68,7 +68,8 @@ export class KeyCache {
 
   private entry(reg: Registration): Entry {
     let e = this.entries.get(reg.id);
-    if (e === undefined) {
+    // A registration removed and added again under its id is a new object: never reuse the old keys.
+    if (e === undefined || e.reg !== reg) {
       e = { reg, set: null, loadedAt: 0, refreshAt: 0, kidMissAt: -Infinity, failedAt: -Infinity, inflight: null, jwksUri: null, jwksUriExpiresAt: 0, lastError: null };
       this.entries.set(reg.id, e);
     }
@@ -90,9 +91,9 @@ export class KeyCache {
   /** The usable set, or null when there is none or it is older than max-stale. Starts due refreshes. */
   current(reg: Registration): AdmittedKeySet | null {
     const e = this.entries.get(reg.id);
-    if (e === undefined || e.set === null) return null;
-    const now = this.clock();
+    if (e === undefined || e.set === null || e.reg !== reg) return null;
     if (this.isStatic(reg)) return e.set;
+    const now = this.clock();
     if (now - e.loadedAt > MAX_STALE) return null;
     if (now >= e.refreshAt && e.inflight === null && now - e.failedAt >= this.cooldownFor(reg)) {
       void this.refresh(e, false);
@@ -128,6 +129,11 @@ export class KeyCache {
     }
     await e.inflight;
     return this.current(reg);
+  }
+
+  /** Forgets a registration's keys (it was removed); a refresh in flight finishes into the dropped entry. */
+  drop(id: string): void {
+    this.entries.delete(id);
   }
 
   /** Resolves once no refresh is in flight (tests, graceful shutdown). */

@@ -9,6 +9,7 @@ import type { CapabilityModule, ServerContext } from '../server/context.ts';
 import { ConfigError } from '../server/errors.ts';
 import type { IssuerRegistrationConfig, VerifierConfig } from './config.ts';
 import { createSqlReplayStore, type ReplayStore } from './replay.ts';
+import { createStoredIssuers, type StoredIssuers } from './stored-issuers.ts';
 import type { IssuerRegistrationInput, JwksDocument, KeySourceInput } from './types.ts';
 import { createVerifier, type Verifier } from './verifier.ts';
 
@@ -30,6 +31,8 @@ export interface VerifierModule extends CapabilityModule {
   /** Built on first use, so our issuer URL is final by then. */
   readonly verifier: Verifier;
   readonly replayStore: ReplayStore;
+  /** Registrations made through the admin API: stored, applied here, re-read from the store on a timer. */
+  readonly issuers: StoredIssuers;
 }
 
 function presetRegistration(p: IssuerPreset): IssuerRegistrationInput {
@@ -134,18 +137,30 @@ export function createVerifierModule(ctx: ServerContext, options: VerifierModule
     claimReplay: (result) => get().claimReplay(result),
     warmUp: () => get().warmUp(),
     registrations: () => get().registrations(),
+    addRegistration: (input) => get().addRegistration(input),
+    removeRegistration: (id) => get().removeRegistration(id),
+    isConfigRegistration: (id) => get().isConfigRegistration(id),
     keyStatus: () => get().keyStatus(),
     idle: () => get().idle(),
     close: async () => {
       await instance?.close();
     },
   };
+  const issuers = createStoredIssuers({ db: ctx.store.db, verifier: get, clock: ctx.clock, logger, allowInsecureLoopback: cfg.adminIssuersAllowInsecureLoopback });
   let purgeTimer: NodeJS.Timeout | undefined;
+  let syncTimer: NodeJS.Timeout | undefined;
   return {
     name: 'verifier',
     verifier,
     replayStore,
-    start() {
+    issuers,
+    async start() {
+      // Stored registrations before the warm-up, so their keys load with the rest.
+      await issuers.sync().catch((err: unknown) => logger.warn({ err }, 'cannot read stored issuer registrations; retrying on the refresh interval'));
+      syncTimer = setInterval(() => {
+        issuers.sync().catch((err: unknown) => logger.warn({ err }, 'stored issuer registration refresh failed'));
+      }, cfg.registrationRefreshSeconds * 1000);
+      syncTimer.unref();
       // Warm the caches in the background; failures are logged per registration and retried on use.
       void get()
         .warmUp()
@@ -160,6 +175,8 @@ export function createVerifierModule(ctx: ServerContext, options: VerifierModule
     },
     async close() {
       if (purgeTimer) clearInterval(purgeTimer);
+      if (syncTimer) clearInterval(syncTimer);
+      await issuers.close();
       await verifier.close();
     },
   };

@@ -135,6 +135,17 @@ export function buildRegistration(input: IssuerRegistrationInput): Registration 
   });
 }
 
+/** A registration change the registry refuses; `code` is stable (the admin API answers 409 with it). */
+export class RegistrationConflictError extends Error {
+  constructor(
+    readonly code: 'issuer_id_taken' | 'issuer_taken' | 'issuer_config_defined',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RegistrationConflictError';
+  }
+}
+
 /**
  * Exact-`iss` lookup. A registration is visible when it is built-in (tenant null) or owned by the
  * context's tenant; a tenant's own registration of an issuer shadows the built-in one for that tenant.
@@ -142,6 +153,8 @@ export function buildRegistration(input: IssuerRegistrationInput): Registration 
 export class IssuerRegistry {
   private readonly byIssuer = new Map<string, Registration[]>();
   private readonly byId = new Map<string, Registration>();
+  /** Ids given to the constructor (config, presets, our issuer): never removed at run time. */
+  private readonly fixed = new Set<string>();
 
   constructor(inputs: readonly IssuerRegistrationInput[]) {
     const problems: string[] = [];
@@ -170,6 +183,45 @@ export class IssuerRegistry {
       this.byId.set(reg.id, reg);
     }
     if (problems.length > 0) throw new ConfigError(problems);
+    for (const id of this.byId.keys()) this.fixed.add(id);
+  }
+
+  /**
+   * Adds a run-time registration, validated like a config entry (throws ConfigError). Lists are replaced,
+   * never mutated, so lookup() stays a Map get over an immutable list.
+   */
+  add(input: IssuerRegistrationInput): Registration {
+    const reg = buildRegistration(input);
+    if (this.byId.has(reg.id)) {
+      throw new RegistrationConflictError('issuer_id_taken', `an issuer registration with id ${JSON.stringify(reg.id)} exists${this.fixed.has(reg.id) ? ' in the server config' : ''}; choose another id`);
+    }
+    const list = this.byIssuer.get(reg.issuer) ?? [];
+    const clash = list.find((r) => r.tenant === reg.tenant);
+    if (clash) {
+      throw new RegistrationConflictError('issuer_taken', `${reg.issuer} is already registered as ${JSON.stringify(clash.id)}${reg.tenant === null ? '' : ` for tenant ${reg.tenant}`}; an issuer is registered once per tenant`);
+    }
+    this.byIssuer.set(reg.issuer, [...list, reg]);
+    this.byId.set(reg.id, reg);
+    return reg;
+  }
+
+  /** Removes a run-time registration; undefined when unknown. Config-defined ones are refused. */
+  remove(id: string): Registration | undefined {
+    const reg = this.byId.get(id);
+    if (reg === undefined) return undefined;
+    if (this.fixed.has(id)) {
+      throw new RegistrationConflictError('issuer_config_defined', `issuer registration ${JSON.stringify(id)} comes from the server config; remove it there and restart`);
+    }
+    this.byId.delete(id);
+    const rest = (this.byIssuer.get(reg.issuer) ?? []).filter((r) => r !== reg);
+    if (rest.length === 0) this.byIssuer.delete(reg.issuer);
+    else this.byIssuer.set(reg.issuer, rest);
+    return reg;
+  }
+
+  /** True for registrations from the config (or presets, or our own issuer). */
+  isFixed(id: string): boolean {
+    return this.fixed.has(id);
   }
 
   /** The registration for an unverified `iss` in a tenant context; never normalises. */

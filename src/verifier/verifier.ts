@@ -1,14 +1,14 @@
-import { decodePayloadSegment, DEFAULT_COMPACT_LIMITS } from '../jose/compact.ts';
+import { DEFAULT_COMPACT_LIMITS, parseCompactPayload } from '../jose/compact.ts';
 import { createHardenedFetcher, type HardenedFetcher } from '../jose/fetch.ts';
 import { systemClock } from '../server/clock.ts';
-import { checkAudience, checkIdentityClaims, checkTimes, deepFreeze } from './claims.ts';
+import { checkAudience, checkIdentityClaims, checkTimes } from './claims.ts';
 import { VerificationError } from './errors.ts';
 import { HeaderCache } from './header.ts';
 import { checkSignature, keySelectionError, parseJws, rethrowCompact, selectKey } from './jws.ts';
 import { KeyCache, type KeySetStatus } from './key-cache.ts';
 import { IssuerRegistry, type Registration } from './registry.ts';
 import { REPLAY_MARGIN, replayKey, type ReplayStore } from './replay.ts';
-import type { RegistrationInfo, VerifiedToken, VerifierOptions, VerifyExpectations } from './types.ts';
+import type { IssuerRegistrationInput, RegistrationInfo, VerifiedToken, VerifierOptions, VerifyExpectations } from './types.ts';
 
 export interface Verifier {
   /** Runs the whole pipeline (verification.md §3); throws `VerificationError`. */
@@ -21,6 +21,15 @@ export interface Verifier {
   /** Loads every registration's keys once (start-up readiness); reports the ones that failed. */
   warmUp(): Promise<KeySetStatus[]>;
   registrations(): RegistrationInfo[];
+  /**
+   * Adds a registration at run time, validated like a config entry. Throws ConfigError (invalid) or
+   * RegistrationConflictError (id or iss taken).
+   */
+  addRegistration(input: IssuerRegistrationInput): RegistrationInfo;
+  /** Removes a run-time registration and drops its keys; false when unknown. Config-defined ones throw. */
+  removeRegistration(id: string): boolean;
+  /** True for registrations from the config (presets, config entries, our own issuer). */
+  isConfigRegistration(id: string): boolean;
   keyStatus(): KeySetStatus[];
   /** Resolves when no key refresh is in flight. */
   idle(): Promise<void>;
@@ -54,6 +63,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (typeof jti !== 'string') throw new VerificationError('jti_missing', 'single-use verification needs a jti');
     if (replayStore === undefined) throw new Error('single-use verification needs a replayStore in createVerifier options');
     const reg = registry.get(result.registration.id);
+    // Removed through the admin API between verify() and this claim: fail closed, as verify() now would.
+    if (reg === undefined && !registry.isFixed(result.registration.id)) throw new VerificationError('issuer_unknown', `registration ${result.registration.id} was removed`);
     if (reg === undefined || reg.info !== result.registration) throw new Error('claimReplay() needs a result returned by this verifier');
     const expiresAt = (result.claims.exp as number) + reg.leeway + REPLAY_MARGIN;
     const claimed = await replayStore.claim(replayKey(reg.id, reg.issuer, jti), expiresAt, reg.id);
@@ -69,11 +80,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
       throw new Error('verify() needs a non-empty expect.audiences list');
     }
     // Steps 1-4: size, shape, charset, canonical base64url; header rules (memoised per exact segment); typ.
-    const { parts, checked } = parseJws(token, headers, maxTokenLength, expect.typ);
-    // Step 5: payload, strictly.
+    const { jws, checked } = parseJws(token, headers, maxTokenLength, expect.typ);
+    // Step 5: payload, strictly; the claims come back deep-frozen, so no caller can alter what is verified.
     let claims: Record<string, unknown>;
     try {
-      claims = decodePayloadSegment(parts.payloadBytes);
+      claims = parseCompactPayload(jws);
     } catch (err) {
       rethrowCompact(err);
     }
@@ -98,7 +109,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       verifier = selected.verifier;
     }
     // Step 9: signature over the exact header.payload bytes, alg pinned to the admitted key.
-    checkSignature(verifier, parts, reg.id);
+    checkSignature(verifier, jws, reg.id);
     // Step 10: claim rules.
     const leeway = expect.leeway === undefined ? reg.leeway : Math.min(reg.leeway, Math.max(0, expect.leeway));
     const maxLifetime = expect.maxLifetime === undefined ? reg.maxLifetime : Math.min(reg.maxLifetime, Math.max(1, expect.maxLifetime));
@@ -111,7 +122,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const unknown = Object.keys(claims).filter((n) => !Object.hasOwn(known, n) && !REGISTERED.has(n));
       if (unknown.length > 0) logger.debug({ registration: reg.id, jti: claims.jti, claims: unknown.slice(0, 32) }, 'token carries unaccounted claims');
     }
-    const result: VerifiedToken = Object.freeze({ registration: reg.info, header: checked.header, claims: deepFreeze(claims), kid, alg });
+    const result: VerifiedToken = Object.freeze({ registration: reg.info, header: checked.header, claims, kid, alg });
     // Step 11 for library callers; the broker calls claimReplay() itself after policy.
     if (singleUse) await claimReplay(result);
     return result;
@@ -125,6 +136,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
       return keys.status();
     },
     registrations: () => registry.all().map((r) => r.info),
+    addRegistration: (input) => registry.add(input).info,
+    removeRegistration(id) {
+      if (registry.remove(id) === undefined) return false;
+      keys.drop(id);
+      return true;
+    },
+    isConfigRegistration: (id) => registry.isFixed(id),
     keyStatus: () => keys.status(),
     idle: () => keys.idle(),
     async close() {

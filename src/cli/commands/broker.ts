@@ -75,6 +75,14 @@ export function register(program: Command): void {
 
   const issuers = admin.command('issuers').description('issuer registrations');
   issuers.command('list').action(async (_o, cmd: Command) => printJson(await call(cmd)('GET', '/admin/v1/issuers')));
+  issuers
+    .command('add <file>')
+    .description('register an issuer from a JSON or YAML document (the shape of a verifier.issuers entry; inline staticJwks, no files)')
+    .action(async (file: string, _o, cmd: Command) => printJson(await call(cmd)('POST', '/admin/v1/issuers', readDocument(file))));
+  issuers
+    .command('remove <id>')
+    .description('remove an issuer registered through the admin API (config-defined ones are removed in the config)')
+    .action(async (id: string, _o, cmd: Command) => printJson(await call(cmd)('DELETE', `/admin/v1/issuers/${enc(id)}`)));
 
   const keys = admin.command('keys').description('issuer signing keys');
   keys.command('list').action(async (_o, cmd: Command) => printJson(await call(cmd)('GET', '/admin/v1/keys')));
