@@ -86,6 +86,10 @@ interface PreparedJob {
 export class IssuerCore {
   private readonly preparedJobs = new WeakMap<JobContext, PreparedJob>();
   private issJson: [string, string] = ['', '""'];
+  /** The per-second part of the suffix (`iss` to `exp`), rebuilt when the second, lifetime or issuer changes. */
+  private timeJson = { iss: '', iat: -1, life: -1, json: '' };
+  /** JSON of the last string audience (most mints reuse one). */
+  private audJson: [string, string] = ['', '""'];
 
   constructor(
     private readonly cfg: IssuerConfig,
@@ -191,7 +195,16 @@ export class IssuerCore {
     const iss = this.urls.issuerUrl();
     if (iss !== this.issJson[0]) this.issJson = [iss, JSON.stringify(iss)];
     if (p.template?.kid !== active.signer.kid) p.template = active.signer.template(p.staticJson);
-    const suffix = `,"jti":"${randomUUID()}","iss":${this.issJson[1]},"iat":${String(iat)},"nbf":${String(iat - 5)},"exp":${String(exp)},"sub":${p.subJson},"aud":${JSON.stringify(aud)}}`;
+    const t = this.timeJson;
+    if (t.iat !== iat || t.life !== life || t.iss !== iss) {
+      this.timeJson = { iss, iat, life, json: `","iss":${this.issJson[1]},"iat":${String(iat)},"nbf":${String(iat - 5)},"exp":${String(exp)},"sub":` };
+    }
+    let audJson: string;
+    if (typeof aud === 'string') {
+      if (aud !== this.audJson[0]) this.audJson = [aud, JSON.stringify(aud)];
+      audJson = this.audJson[1];
+    } else audJson = JSON.stringify(aud);
+    const suffix = `,"jti":"${randomUUID()}${this.timeJson.json}${p.subJson},"aud":${audJson}}`;
     const token = p.template.sign(suffix);
     const staticJson = p.staticJson;
     let claims: Claims | undefined;

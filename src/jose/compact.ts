@@ -222,11 +222,29 @@ export function scanJson(text: string, limits: JsonLimits, memberCounts?: number
   if (stack.length !== 0) throw new StrictJsonError('syntax', 'unbalanced JSON');
 }
 
-/** Strict JSON object parsing: duplicate scan and caps first, then JSON.parse; the result must be an object. */
+/**
+ * Strict JSON object parsing: duplicate scan and caps first, then JSON.parse; the result must be an
+ * object, and is returned deep-frozen (callers hold verified data that nothing may alter).
+ */
 export function parseStrictJsonObject(text: string, limits: JsonLimits): Record<string, unknown> {
   if (text.charCodeAt(0) === 0xfeff) throw new StrictJsonError('syntax', 'byte-order mark before JSON');
+  // Without a backslash every '"' delimits a string, so one light pass counts the member names exactly.
+  if (text.indexOf('\\') === -1) return parseUnescapedJsonObject(text, limits);
   const counts: number[] = [];
   scanJson(text, limits, counts);
+  const value = parseJsonObject(text);
+  const verdict = compareMemberCounts(value, counts, { next: 0 });
+  // A lost member means a duplicate; digit-leading names may be reordered by JSON.parse, so then the
+  // exact name-by-name scan decides. Either way the Set scan names the duplicate.
+  if (verdict !== COUNTS_MATCH) {
+    scanJson(text, limits);
+    if (verdict === COUNTS_LOST) throw new StrictJsonError('duplicate', 'duplicate JSON member');
+  }
+  freezeCounting(value);
+  return value;
+}
+
+function parseJsonObject(text: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -236,14 +254,65 @@ export function parseStrictJsonObject(text: string, limits: JsonLimits): Record<
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new StrictJsonError('not_object', 'JSON value is not an object');
   }
-  const verdict = compareMemberCounts(value, counts, { next: 0 });
-  // A lost member means a duplicate; digit-leading names may be reordered by JSON.parse, so then the
-  // exact name-by-name scan decides. Either way the Set scan names the duplicate.
-  if (verdict !== COUNTS_MATCH) {
-    scanJson(text, limits);
-    if (verdict === COUNTS_LOST) throw new StrictJsonError('duplicate', 'duplicate JSON member');
-  }
   return value as Record<string, unknown>;
+}
+
+/**
+ * The common case: text without any backslash, so no string holds a '"' and none needs unescaping.
+ * One pass counts member names (a string followed by ':'), nesting depth and string lengths; JSON.parse
+ * then validates the syntax, and a freezing walk counts the members it kept. JSON.parse keeps one
+ * member per duplicated name, so fewer members than names means a duplicate, at any depth.
+ */
+function parseUnescapedJsonObject(text: string, limits: JsonLimits): Record<string, unknown> {
+  const n = text.length;
+  let names = 0;
+  let depth = 0;
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const end = text.indexOf('"', i + 1);
+      if (end === -1) throw new StrictJsonError('syntax', 'unterminated JSON string');
+      if (end - i - 1 > limits.maxStringLength) throw new StrictJsonError('string', `JSON string longer than ${limits.maxStringLength} characters`);
+      i = end + 1;
+      let d = text.charCodeAt(i);
+      while (d === 0x20 || d === 0x0a || d === 0x0d || d === 0x09) d = text.charCodeAt(++i);
+      if (d === 0x3a) names++;
+      continue;
+    }
+    if (c === 0x7b || c === 0x5b) {
+      if (++depth > limits.maxDepth) throw new StrictJsonError('depth', `JSON nesting deeper than ${limits.maxDepth}`);
+    } else if (c === 0x7d || c === 0x5d) depth--;
+    i++;
+  }
+  const value = parseJsonObject(text);
+  Object.freeze(value);
+  let top = 0;
+  let members = 0;
+  for (const k in value) {
+    top++;
+    const v = value[k];
+    if (v !== null && typeof v === 'object') members += freezeCounting(v);
+  }
+  if (top > limits.maxTopLevelMembers) throw new StrictJsonError('members', `more than ${limits.maxTopLevelMembers} top-level members`);
+  if (top + members !== names) throw new StrictJsonError('duplicate', 'duplicate JSON member');
+  return value;
+}
+
+/** Deep-freezes a parsed JSON tree and returns how many object members it holds. */
+function freezeCounting(node: object): number {
+  Object.freeze(node);
+  let members = 0;
+  if (Array.isArray(node)) {
+    for (const v of node) if (v !== null && typeof v === 'object') members += freezeCounting(v as object);
+    return members;
+  }
+  for (const k in node) {
+    members++;
+    const v = (node as Record<string, unknown>)[k];
+    if (v !== null && typeof v === 'object') members += freezeCounting(v);
+  }
+  return members;
 }
 
 const COUNTS_MATCH = 0;
@@ -298,6 +367,8 @@ function decodeCanonical(segment: string): Buffer | null {
 }
 
 /**
+ * The reference definition of steps 1–2 (allocating a Buffer per segment); the verifier runs
+ * `parseCompactJws`, which property tests hold to the same verdicts.
  * Steps 1–2 of the pipeline for the payload and signature: size first (nothing is decoded past the
  * cap), exactly three segments, header and signature non-empty, canonical base64url. The header segment
  * is checked by `decodeHeaderSegment`, whose result callers memoise per exact segment.
@@ -335,6 +406,116 @@ export function splitCompactJws(
     signingInput: Buffer.from(token.slice(0, d2), 'latin1'),
     signature,
   };
+}
+
+/**
+ * A compact JWS that passed steps 1–2 (`parseCompactJws`), held as the token string and its dot
+ * positions: no Buffer is made per token. The payload is already decoded to text; the signature is
+ * decoded again, into scratch memory, only at the moment it is checked.
+ */
+export interface CompactJws {
+  readonly token: string;
+  /** Index of the first and second dot: the header segment is `token[0, d1)`, the signing input `token[0, d2)`. */
+  readonly d1: number;
+  readonly d2: number;
+  /** The payload as text, or null when its bytes are not valid UTF-8 (refused at step 5). */
+  readonly payloadText: string | null;
+}
+
+// Scratch memory for decoding. Only synchronous code in this module writes or reads it, and no view of
+// it outlives the call that made it, so concurrent verifications (which interleave only at awaits)
+// cannot see each other's bytes.
+let scratch = Buffer.allocUnsafeSlow(4096);
+
+function scratchOf(size: number): Buffer {
+  if (scratch.length < size) scratch = Buffer.allocUnsafeSlow(Math.max(size, scratch.length * 2));
+  return scratch;
+}
+
+/**
+ * Decodes `token[start, end)` into `into` at `offset` when it is the one canonical unpadded base64url
+ * spelling of its bytes; returns the byte count, or -1. The token is known to be ASCII. Node's decoder
+ * skips foreign characters and stops at '=', so any of them leaves fewer bytes than the length implies;
+ * it also takes the '+' and '/' of standard base64, which are refused by name; and the spare bits of
+ * the last character must be zero (`AB` is not a spelling of the byte `AA` decodes to).
+ */
+function decodeCanonicalInto(token: string, start: number, end: number, into: Buffer, offset = 0): number {
+  const len = end - start;
+  const rem = len & 3;
+  if (rem === 1) return -1;
+  const expected = (len >> 2) * 3 + (rem === 0 ? 0 : rem - 1);
+  const segment = start === 0 && end === token.length ? token : token.slice(start, end);
+  if (into.write(segment, offset, 'base64url') !== expected) return -1;
+  if (segment.indexOf('+') !== -1 || segment.indexOf('/') !== -1) return -1;
+  if (rem !== 0) {
+    const last = b64Value(segment.charCodeAt(len - 1));
+    if ((rem === 2 ? last & 0x0f : last & 0x03) !== 0) return -1;
+  }
+  return expected;
+}
+
+/**
+ * Steps 1–2 on the hot path, with the checks and error codes of `splitCompactJws`: size, ASCII, exactly
+ * three segments, header and signature non-empty, canonical base64url for payload and signature. The
+ * header segment is left to `decodeHeaderSegment` (memoised per exact segment by its callers).
+ */
+export function parseCompactJws(
+  token: unknown,
+  limits: Pick<CompactLimits, 'maxTokenLength'> & Partial<Pick<CompactLimits, 'maxPayloadBytes'>> = DEFAULT_COMPACT_LIMITS,
+): CompactJws {
+  if (typeof token !== 'string') throw new CompactJwsError('token_malformed', 'the token is not a string');
+  if (token.length > limits.maxTokenLength) {
+    throw new CompactJwsError('token_too_large', `the token is longer than ${limits.maxTokenLength} characters`);
+  }
+  const d1 = token.indexOf('.');
+  const d2 = d1 === -1 ? -1 : token.indexOf('.', d1 + 1);
+  if (d1 <= 0 || d2 === -1 || d2 === token.length - 1 || token.indexOf('.', d2 + 1) !== -1) {
+    throw new CompactJwsError('token_malformed', 'the token is not a compact JWS (three base64url segments separated by dots)');
+  }
+  // One UTF-8 byte per character exactly when every character is ASCII; Node's base64 decoder would
+  // read only the low byte of a wider character.
+  if (Buffer.byteLength(token, 'utf8') !== token.length) {
+    throw new CompactJwsError('token_malformed', 'a token segment is not canonical unpadded base64url');
+  }
+  const maxPayloadBytes = limits.maxPayloadBytes ?? DEFAULT_COMPACT_LIMITS.maxPayloadBytes;
+  const payloadChars = d2 - d1 - 1;
+  if (Math.floor((payloadChars * 3) / 4) > maxPayloadBytes) {
+    throw new CompactJwsError('token_malformed', `the JWS payload is larger than ${maxPayloadBytes} bytes`);
+  }
+  const buf = scratchOf(Math.max(payloadChars, token.length - d2));
+  if (decodeCanonicalInto(token, d2 + 1, token.length, buf) === -1) {
+    throw new CompactJwsError('token_malformed', 'a token segment is not canonical unpadded base64url');
+  }
+  const n = decodeCanonicalInto(token, d1 + 1, d2, buf);
+  if (n === -1) throw new CompactJwsError('token_malformed', 'a token segment is not canonical unpadded base64url');
+  const payload = buf.subarray(0, n);
+  const payloadText = isAscii(payload) ? buf.toString('latin1', 0, n) : decodeUtf8Strict(payload);
+  return { token, d1, d2, payloadText };
+}
+
+/** Step 5 on the hot path: the payload text as a strict, deep-frozen JSON object. */
+export function parseCompactPayload(jws: CompactJws, limits: Pick<CompactLimits, 'payload'> = DEFAULT_COMPACT_LIMITS): Record<string, unknown> {
+  if (jws.payloadText === null) throw new CompactJwsError('token_malformed', 'the JWS payload is not valid UTF-8');
+  try {
+    return parseStrictJsonObject(jws.payloadText, limits.payload);
+  } catch (err) {
+    if (err instanceof StrictJsonError) throw new CompactJwsError(jsonErrorCode(err, 'token_malformed'), `the JWS payload is invalid: ${err.message}`);
+    throw err;
+  }
+}
+
+/**
+ * Step 9's bytes: calls `check(signingInput, signature)` with views of scratch memory, synchronously,
+ * so no await can fall between writing them and the check. `check` must not keep the views.
+ */
+export function withSigningBytes(jws: CompactJws, check: (signingInput: Buffer, signature: Buffer) => boolean): boolean {
+  const { token, d2 } = jws;
+  const sigChars = token.length - d2 - 1;
+  const buf = scratchOf(d2 + sigChars);
+  const sigBytes = decodeCanonicalInto(token, d2 + 1, token.length, buf, d2);
+  if (sigBytes === -1) return false;
+  buf.write(token, 0, d2, 'latin1');
+  return check(buf.subarray(0, d2), buf.subarray(d2, d2 + sigBytes));
 }
 
 function jsonErrorCode(err: StrictJsonError, fallback: CompactErrorCode): CompactErrorCode {

@@ -26,6 +26,15 @@ export interface JwsTemplate {
 const HASH: Record<SigningAlg, string | null> = { RS256: 'sha256', ES256: 'sha256', EdDSA: null };
 const TYP_PATTERN = /^[A-Za-z0-9.+/_-]{1,64}$/;
 
+// Two scratch buffers for template signing. `sign` is synchronous and no view of them escapes it.
+const scratch: Buffer[] = [Buffer.allocUnsafeSlow(8192), Buffer.allocUnsafeSlow(8192)];
+
+function scratchFor(which: 0 | 1, size: number): Buffer {
+  let buf = scratch[which] as Buffer;
+  if (buf.length < size) scratch[which] = buf = Buffer.allocUnsafeSlow(Math.max(size, buf.length * 2));
+  return buf;
+}
+
 export function encodeHeader(header: Readonly<Record<string, unknown>>): string {
   return Buffer.from(JSON.stringify(header), 'utf8').toString('base64url');
 }
@@ -58,15 +67,21 @@ export function createJwsSigner(params: { alg: SigningAlg; kid: string; privateK
     // carry the 0-2 leftover bytes into each token's suffix.
     const bytes = Buffer.from(prefixJson, 'utf8');
     const cut = bytes.length - (bytes.length % 3);
-    const carry = bytes.subarray(cut);
+    const carry = Buffer.from(bytes.subarray(cut));
     const head = `${headerFor('JWT')}.${bytes.subarray(0, cut).toString('base64url')}`;
-    const headBytes = Buffer.from(head, 'latin1');
     return {
       kid,
       sign(suffixJson) {
-        const suffix = Buffer.from(suffixJson, 'utf8');
-        const tail = (carry.length === 0 ? suffix : Buffer.concat([carry, suffix])).toString('base64url');
-        const signature = cryptoSign(hash, Buffer.concat([headBytes, Buffer.from(tail, 'latin1')]), key);
+        // Per token: the suffix bytes and the signing input are written into scratch memory rather
+        // than fresh Buffers (minting is allocation-bound after the signature itself).
+        const tailBytes = scratchFor(0, carry.length + suffixJson.length * 3);
+        carry.copy(tailBytes, 0);
+        const n = carry.length + tailBytes.write(suffixJson, carry.length, 'utf8');
+        const tail = tailBytes.toString('base64url', 0, n);
+        const input = scratchFor(1, head.length + tail.length);
+        input.write(head, 0, 'latin1');
+        input.write(tail, head.length, 'latin1');
+        const signature = cryptoSign(hash, input.subarray(0, head.length + tail.length), key);
         return `${head}${tail}.${signature.toString('base64url')}`;
       },
     };

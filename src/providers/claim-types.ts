@@ -53,8 +53,16 @@ export interface IssuerPreset {
   readonly profile: VerifierProfileName;
 }
 
-const ID_STRING = /^[1-9][0-9]{0,19}$/;
-const DIGIT_STRING = /^[0-9]{1,20}$/;
+/** 1 to 20 decimal digits; with `noLeadingZero`, the first is 1-9 (GitLab IDs: ^[1-9][0-9]{0,19}$). */
+function isDigits(v: unknown, noLeadingZero: boolean): boolean {
+  if (typeof v !== 'string' || v.length === 0 || v.length > 20) return false;
+  if (noLeadingZero && v.charCodeAt(0) === 0x30) return false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
 
 function isPlainObject(v: unknown): boolean {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -63,8 +71,8 @@ function isPlainObject(v: unknown): boolean {
 const CHECKERS: Record<Exclude<ClaimType, { readonly enum: readonly string[] }>, (value: unknown) => boolean> = {
   string: (v) => typeof v === 'string',
   nullable_string: (v) => v === null || typeof v === 'string',
-  id_string: (v) => typeof v === 'string' && ID_STRING.test(v),
-  digit_string: (v) => typeof v === 'string' && DIGIT_STRING.test(v),
+  id_string: (v) => isDigits(v, true),
+  digit_string: (v) => isDigits(v, false),
   boolean_string: (v) => v === 'true' || v === 'false',
   nonnegative_integer: (v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && !Object.is(v, -0),
   integer: (v) => typeof v === 'number' && Number.isSafeInteger(v),

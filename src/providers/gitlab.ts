@@ -168,23 +168,33 @@ export const GITLAB_TENANT_CLAIMS = ['namespace_id', 'project_id', 'namespace_pa
  * GitLab does not escape values (`decode` is identity); ci-oidc escapes `%3A`/`%25`.
  */
 export function checkGitlabStyleSub(sub: string, claims: Readonly<Record<string, unknown>>, decode?: (v: string) => string): string | null {
-  // Walks the colon-separated parts in place (hot path: no intermediate arrays).
+  // Walks the colon-separated parts in place (hot path: without `decode`, nothing is allocated).
   let start = 0;
   for (;;) {
     const nameEnd = sub.indexOf(':', start);
     if (nameEnd === -1) return 'sub does not split into name:value pairs';
     const valueEnd = sub.indexOf(':', nameEnd + 1);
-    const name = sub.slice(start, nameEnd);
-    if (GITLAB_SUB_COMPONENT_SET.has(name)) {
-      const raw = valueEnd === -1 ? sub.slice(nameEnd + 1) : sub.slice(nameEnd + 1, valueEnd);
-      if (claims[name] !== (decode ? decode(raw) : raw)) return `sub component ${name} does not equal the ${name} claim`;
+    const name = componentAt(sub, start, nameEnd);
+    if (name !== undefined) {
+      const end = valueEnd === -1 ? sub.length : valueEnd;
+      const claim = claims[name];
+      const equal = decode
+        ? claim === decode(sub.slice(nameEnd + 1, end))
+        : typeof claim === 'string' && claim.length === end - nameEnd - 1 && sub.startsWith(claim, nameEnd + 1);
+      if (!equal) return `sub component ${name} does not equal the ${name} claim`;
     }
     if (valueEnd === -1) return null;
     start = valueEnd + 1;
   }
 }
 
-const GITLAB_SUB_COMPONENT_SET: ReadonlySet<string> = new Set(GITLAB_SUB_COMPONENTS);
+/** The component name spelled exactly by `sub[start, end)`, if it is one. */
+function componentAt(sub: string, start: number, end: number): string | undefined {
+  for (const name of GITLAB_SUB_COMPONENTS) {
+    if (name.length === end - start && sub.startsWith(name, start)) return name;
+  }
+  return undefined;
+}
 
 export const gitlabVerifierProfile: VerifierProfile = Object.freeze({
   name: 'gitlab',

@@ -52,6 +52,18 @@ const CACHE_LIMIT = 512;
  */
 export class HeaderCache {
   private readonly entries = new Map<string, CheckedHeader>();
+  /** The last header seen: most calls repeat it, and matching it needs no slice or hash of the token. */
+  private last: { segment: string; checked: CheckedHeader } | undefined;
+
+  /** `check` for the header segment `token[0, end)`. */
+  checkPrefix(token: string, end: number): CheckedHeader {
+    const last = this.last;
+    if (last !== undefined && last.segment.length === end && token.startsWith(last.segment)) return last.checked;
+    const segment = token.slice(0, end);
+    const checked = this.check(segment);
+    this.last = { segment, checked };
+    return checked;
+  }
 
   check(segment: string): CheckedHeader {
     const hit = this.entries.get(segment);

@@ -1,5 +1,5 @@
 import type { AdmittedKey, AdmittedKeySet } from '../jose/admit-key.ts';
-import { CompactJwsError, splitCompactJws, type ParsedCompactJws } from '../jose/compact.ts';
+import { CompactJwsError, parseCompactJws, withSigningBytes, type CompactJws } from '../jose/compact.ts';
 import type { SignatureVerifier, VerifyAlg } from '../jose/verify-signature.ts';
 import { VerificationError } from './errors.ts';
 import { checkTyp, HeaderCache, type CheckedHeader } from './header.ts';
@@ -15,16 +15,16 @@ export function rethrowCompact(err: unknown): never {
 }
 
 /** Steps 1–4: shape and encoding, then the memoised header rules and the caller's typ rule. */
-export function parseJws(token: unknown, headers: HeaderCache, maxTokenLength: number, expectTyp: string | undefined): { parts: ParsedCompactJws; checked: CheckedHeader } {
-  let parts: ParsedCompactJws;
+export function parseJws(token: unknown, headers: HeaderCache, maxTokenLength: number, expectTyp: string | undefined): { jws: CompactJws; checked: CheckedHeader } {
+  let jws: CompactJws;
   try {
-    parts = splitCompactJws(token, { maxTokenLength });
+    jws = parseCompactJws(token, { maxTokenLength });
   } catch (err) {
     rethrowCompact(err);
   }
-  const checked = headers.check(parts.headerSegment);
+  const checked = headers.checkPrefix(jws.token, jws.d1);
   checkTyp(checked.typ, expectTyp);
-  return { parts, checked };
+  return { jws, checked };
 }
 
 export interface KeySelection {
@@ -64,8 +64,8 @@ export function keySelectionError(sel: KeySelection, kid: string | undefined, al
 }
 
 /** Step 9: the signature over the exact `header.payload` bytes with the pinned verifier. */
-export function checkSignature(verifier: SignatureVerifier, parts: ParsedCompactJws, where: string): void {
-  if (!verifier(parts.signingInput, parts.signature)) throw new VerificationError('signature_invalid', `signature check failed for ${where}`);
+export function checkSignature(verifier: SignatureVerifier, jws: CompactJws, where: string): void {
+  if (!withSigningBytes(jws, verifier)) throw new VerificationError('signature_invalid', `signature check failed for ${where}`);
 }
 
 /**
@@ -78,10 +78,10 @@ export function verifyJwsWithKeySet(
   algorithms: readonly VerifyAlg[],
   options: { headers?: HeaderCache; maxTokenLength?: number; typ?: string } = {},
 ): { header: Readonly<Record<string, unknown>>; alg: VerifyAlg; kid: string | undefined; payloadSegment: string } {
-  const { parts, checked } = parseJws(token, options.headers ?? new HeaderCache(), options.maxTokenLength ?? 20000, options.typ);
+  const { jws, checked } = parseJws(token, options.headers ?? new HeaderCache(), options.maxTokenLength ?? 20000, options.typ);
   if (!algorithms.includes(checked.alg)) throw new VerificationError('alg_not_allowed', `alg ${checked.alg} is not allowed`);
   const sel = selectKey(set, checked.kid, checked.alg);
   if (sel.verifier === undefined) throw keySelectionError(sel, checked.kid, checked.alg, 'the key set');
-  checkSignature(sel.verifier, parts, 'the key set');
-  return { header: checked.header, alg: checked.alg, kid: checked.kid, payloadSegment: parts.payloadSegment };
+  checkSignature(sel.verifier, jws, 'the key set');
+  return { header: checked.header, alg: checked.alg, kid: checked.kid, payloadSegment: jws.token.slice(jws.d1 + 1, jws.d2) };
 }

@@ -5,11 +5,15 @@ import {
   CompactJwsError,
   decodeHeaderSegment,
   decodePayloadSegment,
+  decodeUtf8Strict,
   isCanonicalBase64url,
+  parseCompactJws,
+  parseCompactPayload,
   parseStrictJsonObject,
   scanJson,
   splitCompactJws,
   StrictJsonError,
+  withSigningBytes,
 } from '../../src/jose/compact.ts';
 import { b64u } from './helpers.ts';
 
@@ -156,6 +160,118 @@ describe('duplicate detection by member counts', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('hot-path parsing agrees with the reference definitions', () => {
+  // The reference: split by re-encoding (every segment must re-encode to itself) and decode the payload
+  // with fatal UTF-8; the hot path decodes into scratch memory and must accept and refuse the same tokens.
+  const reference = (t: unknown): string => {
+    try {
+      const p = splitCompactJws(t);
+      decodeHeaderSegment(p.headerSegment);
+      return `ok:${JSON.stringify(decodeUtf8Strict(p.payloadBytes))}`;
+    } catch (err) {
+      return (err as CompactJwsError).code;
+    }
+  };
+  const hot = (t: unknown): string => {
+    try {
+      const p = parseCompactJws(t);
+      decodeHeaderSegment(p.token.slice(0, p.d1));
+      return `ok:${JSON.stringify(p.payloadText)}`;
+    } catch (err) {
+      return (err as CompactJwsError).code;
+    }
+  };
+  const h = b64u('{"alg":"RS256"}');
+
+  test('property: mutated tokens get the same verdict (foreign characters, padding, +/, non-ASCII, spare bits)', () => {
+    const alphabet = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_', '=', '+', '/', ' ', '\n', '.', '\u00e9', '\u0141', '\u0100', '\u4e00', '\ud83d', '\u0000', '%'];
+    const char = fc.constantFrom(...alphabet);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ minLength: 1, maxLength: 40 }), fc.array(fc.tuple(fc.nat(), char), { maxLength: 3 }), (payload, sig, edits) => {
+        let t = `${h}.${b64u(payload)}.${b64u(sig)}`;
+        for (const [at, c] of edits) {
+          const i = at % (t.length + 1);
+          t = t.slice(0, i) + c + t.slice(i + 1);
+        }
+        return reference(t) === hot(t);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  test('fixed cases: non-ASCII that Node would read as a base64 letter, padding, standard alphabet', () => {
+    const good = `${h}.${b64u('{"a":1}')}.AAAA`;
+    assert.equal(hot(good), reference(good));
+    // U+0141's low byte is "A": Node's decoder would take it for a valid letter.
+    for (const t of [`${h}.${b64u('{"a":1}').slice(0, -1)}\u0141.AAAA`, `${h}.${b64u('{"a":1}')}.AAA\u0141`, `${h}.eyJhIjoxfQ==.AAAA`, `${h}.${b64u('{"a":1}')}.AA+/`, `${h}.${b64u('{"a":1}')}.AB`]) {
+      assert.equal(hot(t), 'token_malformed', JSON.stringify(t));
+      assert.equal(reference(t), 'token_malformed', JSON.stringify(t));
+    }
+    assert.equal(hot(42), 'token_malformed');
+    assert.equal(hot('a'.repeat(20001)), 'token_too_large');
+    assert.equal(hot(`${h}.${b64u(Buffer.from([0x7b, 0xc3, 0x28, 0x7d]))}.AAAA`), 'ok:null');
+    assert.equal(problem(() => parseCompactPayload(parseCompactJws(`${h}.${b64u(Buffer.from([0x7b, 0xc3, 0x28, 0x7d]))}.AAAA`))), 'token_malformed');
+    assert.equal(problem(() => parseCompactPayload(parseCompactJws(`${h}.${b64u('{"a":1,"a":2}')}.AAAA`))), 'duplicate_member');
+  });
+
+  test('signing bytes are rewritten at check time, so interleaved tokens never mix', () => {
+    const a = parseCompactJws(`${h}.${b64u('{"n":"first"}')}.${b64u(Buffer.alloc(256, 1))}`);
+    const b = parseCompactJws(`${b64u('{"alg":"ES256"}')}.${b64u('{"n":"second, longer payload"}')}.${b64u(Buffer.alloc(64, 2))}`);
+    const seen: string[] = [];
+    const record = (input: Buffer, sig: Buffer) => {
+      seen.push(`${input.toString('latin1')}|${sig.toString('hex')}`);
+      return true;
+    };
+    assert.equal(withSigningBytes(a, record), true);
+    assert.equal(withSigningBytes(b, record), true);
+    assert.equal(withSigningBytes(a, record), true);
+    assert.equal(seen[0], `${a.token.slice(0, a.d2)}|${'01'.repeat(256)}`);
+    assert.equal(seen[1], `${b.token.slice(0, b.d2)}|${'02'.repeat(64)}`);
+    assert.equal(seen[2], seen[0]);
+  });
+});
+
+describe('duplicate detection without escapes (counting member names)', () => {
+  test('whitespace around the colon, nesting, arrays, digit names', () => {
+    for (const t of ['{"a" :1,"a":2}', '{ "a"\n:\t1 , "a" : 2 }', '{"x":{"a" : 1,"a":2}}', '{"x":[1,{"a":1,"a":2}]}', '{"2":1,"1":2,"2":3}', '{"a":{"b":1},"a":{"b":1}}']) {
+      assert.equal(problem(() => parseStrictJsonObject(t, LIMITS)), 'duplicate', JSON.stringify(t));
+    }
+    for (const t of ['{ "a" : 1 , "b" : [ {"a" : 1} ] }', '{"a":"x:y","b":"{["}', '{"a":":","b":":"}']) {
+      assert.equal(problem(() => parseStrictJsonObject(t, LIMITS)), 'ok', JSON.stringify(t));
+    }
+  });
+
+  test('results are deep-frozen on both paths', () => {
+    for (const t of ['{"a":{"b":[{"c":1}]}}', '{"a\\u0062":{"b":[{"c":1}]}}']) {
+      const v = parseStrictJsonObject(t, LIMITS) as { [k: string]: { b: { c: number }[] } };
+      const inner = Object.values(v)[0]!;
+      assert.ok(Object.isFrozen(v) && Object.isFrozen(inner) && Object.isFrozen(inner.b) && Object.isFrozen(inner.b[0]), t);
+    }
+  });
+
+  test('property: the counting path and the name-by-name scan agree on random texts with repeated names', () => {
+    const key = fc.constantFrom('a', 'b', 'c', '1', '0', '__proto__', 'x y');
+    const ws = fc.constantFrom('', ' ', '\n', '\t ');
+    const value: fc.Arbitrary<string> = fc.letrec<{ v: string }>((tie) => ({
+      v: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        fc.constantFrom('1', '"s"', 'null', 'true', '"a:b"', '"{"', '"["'),
+        fc.array(tie('v'), { maxLength: 3 }).map((xs) => `[${xs.join(',')}]`),
+        fc.array(fc.tuple(key, ws, tie('v')), { maxLength: 4 }).map((ms) => `{${ms.map(([k, w, v]) => `"${k}"${w}:${w}${v}`).join(',')}}`),
+      ),
+    })).v;
+    fc.assert(
+      fc.property(fc.array(fc.tuple(key, ws, value), { maxLength: 6 }), (members) => {
+        const text = `{${members.map(([k, w, v]) => `"${k}"${w}:${v}`).join(',')}}`;
+        const exact = problem(() => scanJson(text, { maxDepth: 64, maxTopLevelMembers: 256, maxStringLength: 8192 }));
+        const fast = problem(() => parseStrictJsonObject(text, { maxDepth: 64, maxTopLevelMembers: 256, maxStringLength: 8192 }));
+        return exact === fast;
+      }),
+      { numRuns: 2000 },
     );
   });
 });

@@ -171,11 +171,11 @@ describe('Wycheproof primitives through the pinned signature verifier', () => {
 
 describe('Wycheproof JWS base64 group (tcId 357–377) at the compact layer', () => {
   test('every encoding-invalid vector fails strict parsing; valid spellings parse (P4)', async () => {
-    const { splitCompactJws: split, decodeHeaderSegment } = await import('../../src/jose/compact.ts');
-    // Steps 1–2 of the production path: the split checks payload and signature, the header decoder the header.
+    const { parseCompactJws, decodeHeaderSegment } = await import('../../src/jose/compact.ts');
+    // Steps 1–2 of the production path: the parser checks payload and signature, the header decoder the header.
     const splitCompactJws = (t: string) => {
-      const p = split(t);
-      decodeHeaderSegment(p.headerSegment);
+      const p = parseCompactJws(t);
+      decodeHeaderSegment(p.token.slice(0, p.d1));
       return p;
     };
     const doc = load('json_web_signature_test.json');
