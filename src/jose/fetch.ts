@@ -20,7 +20,8 @@ export type FetchErrorCode =
   | 'fetch_timeout'
   | 'fetch_status'
   | 'fetch_content_invalid'
-  | 'fetch_failed';
+  | 'fetch_failed'
+  | 'fetch_rate_limited';
 
 export class FetchError extends Error {
   readonly code: FetchErrorCode;

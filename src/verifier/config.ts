@@ -72,6 +72,13 @@ export const verifierConfigSchema = z.strictObject({
   trustOwnIssuer: z.boolean().default(true),
   /** Unknown-kid refetch cooldown in seconds (minimum 10). */
   kidMissCooldown: z.number().int().min(10).max(3600).default(30),
+  /** Discovery/JWKS fetch rate limits: per registration id, and shared by all registrations. */
+  fetchRateLimits: z
+    .strictObject({
+      perRegistration: z.strictObject({ burst: z.number().int().min(1).max(100).default(4), perMinute: z.number().min(0.1).max(600).default(4) }).prefault({}),
+      global: z.strictObject({ burst: z.number().int().min(1).max(10000).default(64), perMinute: z.number().min(1).max(60000).default(120) }).prefault({}),
+    })
+    .prefault({}),
   maxTokenLength: z.number().int().min(1024).max(20000).default(20000),
   /** How often expired replay claims are deleted from the store. */
   replayPurgeIntervalSeconds: z.number().int().min(10).max(86400).default(300),

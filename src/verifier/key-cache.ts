@@ -2,6 +2,7 @@ import { admitJwks, JwksShapeError, type AdmittedKeySet } from '../jose/admit-ke
 import { FetchError, type HardenedFetcher } from '../jose/fetch.ts';
 import type { Clock } from '../server/clock.ts';
 import type { Logger } from '../server/logger.ts';
+import { DEFAULT_FETCH_RATE_LIMITS, FetchBudget, type FetchRateLimits } from './fetch-budget.ts';
 import type { Registration } from './registry.ts';
 
 /**
@@ -42,6 +43,7 @@ export interface KeyCacheOptions {
   clock: Clock;
   logger?: Logger | undefined;
   kidMissCooldown?: number | undefined;
+  fetchRateLimits?: FetchRateLimits | undefined;
 }
 
 export interface KeySetStatus {
@@ -60,9 +62,11 @@ export class KeyCache {
   private readonly entries = new Map<string, Entry>();
   private readonly clock: Clock;
   private readonly cooldown: number;
+  private readonly budget: FetchBudget;
 
   constructor(private readonly options: KeyCacheOptions) {
     this.clock = options.clock;
+    this.budget = new FetchBudget(options.fetchRateLimits ?? DEFAULT_FETCH_RATE_LIMITS, options.clock);
     this.cooldown = Math.max(MIN_KID_MISS_COOLDOWN, options.kidMissCooldown ?? DEFAULT_KID_MISS_COOLDOWN);
   }
 
@@ -190,6 +194,9 @@ export class KeyCache {
     const keys = reg.keys;
     if (typeof keys === 'object' && 'staticJwks' in keys) return { doc: keys.staticJwks, maxAge: undefined };
     if (typeof keys === 'object' && 'keySource' in keys) return { doc: await keys.keySource(), maxAge: undefined };
+    // Network sources only: both rate limits are spent before any I/O, and a refusal counts as a failed
+    // load (last good keys kept, cooldown started).
+    if (!this.budget.take(reg.id)) throw new FetchError('fetch_rate_limited', `key fetches for ${reg.id} are over the rate limit; the last good keys stay in use`);
     const fetcher = this.options.fetcherFor(reg);
     const fetchOptions = reg.caCertPem === undefined ? {} : { caCertPem: reg.caCertPem };
     let jwksUri: string;

@@ -117,6 +117,7 @@ export function createVerifierModule(ctx: ServerContext, options: VerifierModule
       logger,
       replayStore,
       kidMissCooldown: cfg.kidMissCooldown,
+      fetchRateLimits: cfg.fetchRateLimits,
       maxTokenLength: cfg.maxTokenLength,
     });
   const get = (): Verifier => {

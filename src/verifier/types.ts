@@ -1,3 +1,4 @@
+import type { FetchRateLimits } from './fetch-budget.ts';
 import type { VerifierProfileName } from '../providers/claim-types.ts';
 import type { HardenedFetcher, Resolver } from '../jose/fetch.ts';
 import type { VerifyAlg } from '../jose/verify-signature.ts';
@@ -81,6 +82,8 @@ export interface VerifierOptions {
   logger?: Logger;
   /** Unknown-kid refetch cooldown in seconds (default 30, minimum 10). */
   kidMissCooldown?: number;
+  /** Discovery/JWKS fetch rate limits (default: burst 4 and 4/min per registration, burst 64 and 120/min in all). */
+  fetchRateLimits?: FetchRateLimits;
   /** Token length cap (default 20000). */
   maxTokenLength?: number;
 }

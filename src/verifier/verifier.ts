@@ -55,7 +55,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (!strictFetcher) ownedFetchers.push((strictFetcher = createHardenedFetcher(options.resolver ? { resolver: options.resolver } : {})));
     return strictFetcher;
   };
-  const keys = new KeyCache({ fetcherFor, clock, logger, kidMissCooldown: options.kidMissCooldown });
+  const keys = new KeyCache({ fetcherFor, clock, logger, kidMissCooldown: options.kidMissCooldown, fetchRateLimits: options.fetchRateLimits });
   const replayStore: ReplayStore | undefined = options.replayStore;
 
   async function claimReplay(result: VerifiedToken): Promise<void> {

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { FetchBudget } from '../../src/verifier/fetch-budget.ts';
 import { createVerifier } from '../../src/verifier/verifier.ts';
 import type { IssuerRegistrationInput } from '../../src/verifier/types.ts';
+import type { FetchRateLimits } from '../../src/verifier/fetch-budget.ts';
 import { code, gitlabClaims, NOW, signToken, tableResolver, testKey } from './helpers.ts';
 import { startTlsServer, type TlsServer } from './tls.ts';
 
@@ -20,7 +22,7 @@ describe('discovery, JWKS cache, refresh and rotation', () => {
   });
   after(() => tls.close());
 
-  function setup(path: string, keysSource: 'discovery' | 'jwksUri' = 'discovery') {
+  function setup(path: string, keysSource: 'discovery' | 'jwksUri' = 'discovery', fetchRateLimits?: FetchRateLimits) {
     let now = NOW;
     const reg: IssuerRegistrationInput = {
       id: `reg-${path}`,
@@ -31,7 +33,7 @@ describe('discovery, JWKS cache, refresh and rotation', () => {
       keys: keysSource === 'discovery' ? 'discovery' : { jwksUri: `${issuer}/${path}/jwks` },
     };
     tls.json(`/${path}/.well-known/openid-configuration`, { issuer: `${issuer}/${path}`, jwks_uri: `${issuer}/${path}/jwks` });
-    const v = createVerifier({ issuers: [reg], resolver, clock: () => now });
+    const v = createVerifier({ issuers: [reg], resolver, clock: () => now, ...(fetchRateLimits ? { fetchRateLimits } : {}) });
     const token = (key = k1, o: Record<string, unknown> = {}) => signToken(gitlabClaims({ iat: now - 10, nbf: now - 15, exp: now + 300, ...o }, `${issuer}/${path}`), key);
     return {
       v,
@@ -106,6 +108,41 @@ describe('discovery, JWKS cache, refresh and rotation', () => {
     await flood(100);
     assert.equal(s.jwksHits(), 3, 'one more after the 30 s cooldown');
     await s.v.close();
+  });
+
+  test('fetch rate limit per registration: past the budget a kid miss fetches nothing, current keys keep verifying', async () => {
+    const s = setup('budget', 'jwksUri', { perRegistration: { burst: 2, perMinute: 0.5 }, global: { burst: 100, perMinute: 100 } });
+    s.serveKeys([k1.jwk]);
+    assert.equal(await code(s.v.verify(s.token(), EXPECT)), 'accepted');
+    const miss = () => code(s.v.verify(s.token({ ...k1, kid: randomUUID() }), EXPECT));
+    s.advance(31);
+    assert.equal(await miss(), 'key_not_found');
+    assert.equal(s.jwksHits(), 2, 'the second fetch uses the burst');
+    s.advance(31);
+    assert.equal(await miss(), 'key_not_found');
+    assert.equal(s.jwksHits(), 2, 'over the budget: no fetch although the cooldown has passed');
+    assert.match(s.v.keyStatus()[0]!.lastError ?? '', /rate limit/);
+    assert.equal(await code(s.v.verify(s.token(), EXPECT)), 'accepted', 'the last good keys stay in use');
+    s.advance(61);
+    assert.equal(await miss(), 'key_not_found');
+    assert.equal(s.jwksHits(), 3, 'the bucket refilled');
+    await s.v.close();
+  });
+
+  test('fetch rate limit across registrations: a cold load over the global budget fails closed without I/O', async () => {
+    let now = NOW;
+    const regs: IssuerRegistrationInput[] = ['g1', 'g2'].map((path) => {
+      tls.json(`/${path}/jwks`, { keys: [k1.jwk] });
+      return { id: `reg-${path}`, issuer: `${issuer}/${path}`, profile: 'gitlab', caCertPem: tls.ca, allowInsecureLoopback: true, keys: { jwksUri: `${issuer}/${path}/jwks` } };
+    });
+    const v = createVerifier({ issuers: regs, resolver, clock: () => now, fetchRateLimits: { perRegistration: { burst: 4, perMinute: 4 }, global: { burst: 1, perMinute: 1 } } });
+    const token = (path: string) => signToken(gitlabClaims({ iat: now - 10, nbf: now - 15, exp: now + 300 }, `${issuer}/${path}`), k1);
+    assert.equal(await code(v.verify(token('g1'), EXPECT)), 'accepted');
+    assert.equal(await code(v.verify(token('g2'), EXPECT)), 'jwks_unavailable');
+    assert.equal(tls.hits.get('/g2/jwks') ?? 0, 0);
+    now += 61;
+    assert.equal(await code(v.verify(token('g2'), EXPECT)), 'accepted', 'after refill (and the failure cooldown)');
+    await v.close();
   });
 
   test('B6: rotation right after the first fetch is picked up after exactly one refetch; removed keys stop at once', async () => {
@@ -214,5 +251,17 @@ describe('discovery, JWKS cache, refresh and rotation', () => {
     assert.throws(() => createVerifier({ issuers: [{ id: 'x', issuer: 'https://gitlab.com', algorithms: ['HS256' as never] }] }), /algorithms/);
     assert.throws(() => createVerifier({ issuers: [{ id: 'x', issuer: 'https://gitlab.com', leeway: 61 }] }), /leeway/);
     assert.throws(() => createVerifier({ issuers: [{ id: 'x', issuer: 'https://gitlab.com', requireJti: false }] }), /requireJti/);
+  });
+});
+
+describe('FetchBudget', () => {
+  test('burst, refill, the shared bucket, and a per-id bucket that outlives nothing else', () => {
+    let now = 1000;
+    const b = new FetchBudget({ perRegistration: { burst: 2, perMinute: 6 }, global: { burst: 3, perMinute: 60 } }, () => now);
+    assert.deepEqual([b.take('a'), b.take('a'), b.take('a')], [true, true, false]);
+    assert.deepEqual([b.take('b'), b.take('b')], [true, false], 'the global burst of 3 is spent');
+    now += 10; // +1 per-registration token for a, b; +10 global
+    assert.deepEqual([b.take('a'), b.take('a'), b.take('b')], [true, false, true]);
+    assert.throws(() => new FetchBudget({ perRegistration: { burst: 0, perMinute: 1 }, global: { burst: 1, perMinute: 1 } }, () => now), /burst >= 1/);
   });
 });
