@@ -367,6 +367,22 @@ function decodeCanonical(segment: string): Buffer | null {
 }
 
 /**
+ * Step 1: a string within the size cap (checked before anything else) with exactly two dots, header and
+ * signature non-empty; returns the dot positions. JSON serialization, JWE (five segments) and appended
+ * data all fail here.
+ */
+function dotsOf(token: unknown, maxTokenLength: number): [string, number, number] {
+  if (typeof token !== 'string') throw new CompactJwsError('token_malformed', 'the token is not a string');
+  if (token.length > maxTokenLength) throw new CompactJwsError('token_too_large', `the token is longer than ${maxTokenLength} characters`);
+  const d1 = token.indexOf('.');
+  const d2 = d1 === -1 ? -1 : token.indexOf('.', d1 + 1);
+  if (d1 <= 0 || d2 === -1 || d2 === token.length - 1 || token.indexOf('.', d2 + 1) !== -1) {
+    throw new CompactJwsError('token_malformed', 'the token is not a compact JWS (three base64url segments separated by dots)');
+  }
+  return [token, d1, d2];
+}
+
+/**
  * The reference definition of steps 1–2 (allocating a Buffer per segment); the verifier runs
  * `parseCompactJws`, which property tests hold to the same verdicts.
  * Steps 1–2 of the pipeline for the payload and signature: size first (nothing is decoded past the
@@ -376,19 +392,10 @@ function decodeCanonical(segment: string): Buffer | null {
  * valid); an ID token's payload must still decode to a JSON object, so an empty one fails at step 5.
  */
 export function splitCompactJws(
-  token: unknown,
+  input: unknown,
   limits: Pick<CompactLimits, 'maxTokenLength'> & Partial<Pick<CompactLimits, 'maxPayloadBytes'>> = DEFAULT_COMPACT_LIMITS,
 ): ParsedCompactJws {
-  if (typeof token !== 'string') throw new CompactJwsError('token_malformed', 'the token is not a string');
-  if (token.length > limits.maxTokenLength) {
-    throw new CompactJwsError('token_too_large', `the token is longer than ${limits.maxTokenLength} characters`);
-  }
-  const d1 = token.indexOf('.');
-  const d2 = d1 === -1 ? -1 : token.indexOf('.', d1 + 1);
-  // JSON serialization, JWE (five segments) and appended data all fail here.
-  if (d1 <= 0 || d2 === -1 || d2 === token.length - 1 || token.indexOf('.', d2 + 1) !== -1) {
-    throw new CompactJwsError('token_malformed', 'the token is not a compact JWS (three base64url segments separated by dots)');
-  }
+  const [token, d1, d2] = dotsOf(input, limits.maxTokenLength);
   const payloadSegment = token.slice(d1 + 1, d2);
   const maxPayloadBytes = limits.maxPayloadBytes ?? DEFAULT_COMPACT_LIMITS.maxPayloadBytes;
   if (Math.floor((payloadSegment.length * 3) / 4) > maxPayloadBytes) {
@@ -460,18 +467,10 @@ function decodeCanonicalInto(token: string, start: number, end: number, into: Bu
  * header segment is left to `decodeHeaderSegment` (memoised per exact segment by its callers).
  */
 export function parseCompactJws(
-  token: unknown,
+  input: unknown,
   limits: Pick<CompactLimits, 'maxTokenLength'> & Partial<Pick<CompactLimits, 'maxPayloadBytes'>> = DEFAULT_COMPACT_LIMITS,
 ): CompactJws {
-  if (typeof token !== 'string') throw new CompactJwsError('token_malformed', 'the token is not a string');
-  if (token.length > limits.maxTokenLength) {
-    throw new CompactJwsError('token_too_large', `the token is longer than ${limits.maxTokenLength} characters`);
-  }
-  const d1 = token.indexOf('.');
-  const d2 = d1 === -1 ? -1 : token.indexOf('.', d1 + 1);
-  if (d1 <= 0 || d2 === -1 || d2 === token.length - 1 || token.indexOf('.', d2 + 1) !== -1) {
-    throw new CompactJwsError('token_malformed', 'the token is not a compact JWS (three base64url segments separated by dots)');
-  }
+  const [token, d1, d2] = dotsOf(input, limits.maxTokenLength);
   // One UTF-8 byte per character exactly when every character is ASCII; Node's base64 decoder would
   // read only the low byte of a wider character.
   if (Buffer.byteLength(token, 'utf8') !== token.length) {

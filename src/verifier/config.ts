@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { VERIFY_ALGS } from '../jose/verify-signature.ts';
+import type { IssuerRegistrationInput, KeySourceInput } from './types.ts';
 
 const PROFILE_NAMES = ['gitlab', 'github', 'buildkite', 'circleci', 'forgejo', 'ci-oidc', 'generic'] as const;
 
@@ -89,3 +90,30 @@ export const verifierConfigSchema = z.strictObject({
 });
 
 export type VerifierConfig = z.infer<typeof verifierConfigSchema>;
+
+/**
+ * A configured or admin-registered issuer as a registry input; the caller resolves the key source and CA
+ * certificate (files for config entries, inline values for the admin API).
+ */
+export function toRegistrationInput(
+  c: Omit<IssuerRegistrationConfig, 'keys' | 'caCertPem' | 'caCertFile'>,
+  keys: KeySourceInput,
+  caCertPem: string | undefined,
+): IssuerRegistrationInput {
+  return {
+    id: c.id,
+    issuer: c.issuer,
+    profile: c.profile,
+    tenant: c.tenant,
+    ...(c.shared === undefined ? {} : { shared: c.shared }),
+    keys,
+    ...(caCertPem === undefined ? {} : { caCertPem }),
+    algorithms: c.algorithms,
+    leeway: c.leeway,
+    maxLifetime: c.maxLifetime,
+    ...(c.requireJti === undefined ? {} : { requireJti: c.requireJti }),
+    ...(c.instanceHost === undefined ? {} : { instanceHost: c.instanceHost }),
+    jwksHostAllowlist: c.jwksHostAllowlist,
+    allowInsecureLoopback: c.allowInsecureLoopback,
+  };
+}

@@ -7,7 +7,7 @@ import type { IssuerPreset } from '../providers/claim-types.ts';
 import type { VerifyAlg } from '../jose/verify-signature.ts';
 import type { CapabilityModule, ServerContext } from '../server/context.ts';
 import { ConfigError } from '../server/errors.ts';
-import type { IssuerRegistrationConfig, VerifierConfig } from './config.ts';
+import { toRegistrationInput, type IssuerRegistrationConfig, type VerifierConfig } from './config.ts';
 import { createSqlReplayStore, type ReplayStore } from './replay.ts';
 import { createStoredIssuers, type StoredIssuers } from './stored-issuers.ts';
 import type { IssuerRegistrationInput, JwksDocument, KeySourceInput } from './types.ts';
@@ -62,22 +62,7 @@ export function registrationFromConfig(c: IssuerRegistrationConfig): IssuerRegis
     }
   }
   const caCertPem = c.caCertPem ?? (c.caCertFile ? readFile(c.caCertFile, 'CA certificate file', c.id) : undefined);
-  return {
-    id: c.id,
-    issuer: c.issuer,
-    profile: c.profile,
-    tenant: c.tenant,
-    ...(c.shared === undefined ? {} : { shared: c.shared }),
-    keys,
-    ...(caCertPem === undefined ? {} : { caCertPem }),
-    algorithms: c.algorithms,
-    leeway: c.leeway,
-    maxLifetime: c.maxLifetime,
-    ...(c.requireJti === undefined ? {} : { requireJti: c.requireJti }),
-    ...(c.instanceHost === undefined ? {} : { instanceHost: c.instanceHost }),
-    jwksHostAllowlist: c.jwksHostAllowlist,
-    allowInsecureLoopback: c.allowInsecureLoopback,
-  };
+  return toRegistrationInput(c, keys, caCertPem);
 }
 
 /** Presets, configured issuers and (optionally) our own issuer, in that order; explicit entries replace presets. */

@@ -9,7 +9,7 @@ import { CiOidcError, ConfigError } from '../server/errors.ts';
 import type { Logger } from '../server/logger.ts';
 import type { Db } from '../store/db.ts';
 import type { VerifierIssuersTable } from '../store/tables/verifier.ts';
-import { adminIssuerRegistrationSchema, type AdminIssuerRegistration } from './config.ts';
+import { adminIssuerRegistrationSchema, toRegistrationInput, type AdminIssuerRegistration } from './config.ts';
 import { buildRegistration, RegistrationConflictError } from './registry.ts';
 import type { IssuerRegistrationInput, RegistrationInfo } from './types.ts';
 import type { Verifier } from './verifier.ts';
@@ -83,22 +83,7 @@ function conflict(err: RegistrationConflictError): CiOidcError {
 
 /** The admin shape as a registry input (no files: the admin schema has none). */
 export function inputFromAdmin(c: AdminIssuerRegistration): IssuerRegistrationInput {
-  return {
-    id: c.id,
-    issuer: c.issuer,
-    profile: c.profile,
-    tenant: c.tenant,
-    ...(c.shared === undefined ? {} : { shared: c.shared }),
-    keys: c.keys,
-    ...(c.caCertPem === undefined ? {} : { caCertPem: c.caCertPem }),
-    algorithms: c.algorithms,
-    leeway: c.leeway,
-    maxLifetime: c.maxLifetime,
-    ...(c.requireJti === undefined ? {} : { requireJti: c.requireJti }),
-    ...(c.instanceHost === undefined ? {} : { instanceHost: c.instanceHost }),
-    jwksHostAllowlist: c.jwksHostAllowlist,
-    allowInsecureLoopback: c.allowInsecureLoopback,
-  };
+  return toRegistrationInput(c, c.keys, c.caCertPem);
 }
 
 /**
