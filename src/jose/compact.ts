@@ -43,18 +43,6 @@ export const DEFAULT_COMPACT_LIMITS: Readonly<CompactLimits> = Object.freeze({
 
 export const HEADER_JSON_LIMITS: Readonly<JsonLimits> = Object.freeze({ maxDepth: 4, maxTopLevelMembers: 64, maxStringLength: 1024 });
 
-/** A compact JWS whose segments are syntactically sound; the signature is not checked yet. */
-export interface ParsedCompactJws {
-  /** The exact header segment, usable as a cache key for header validation. */
-  readonly headerSegment: string;
-  readonly payloadSegment: string;
-  /** The decoded payload bytes (canonical encoding already checked). */
-  readonly payloadBytes: Buffer;
-  /** The exact ASCII bytes the signature covers: `header.payload`. */
-  readonly signingInput: Buffer;
-  readonly signature: Buffer;
-}
-
 const SEGMENT_CHARSET = /^[A-Za-z0-9_-]*$/;
 
 /** Value of a base64url character, or -1. */
@@ -84,14 +72,6 @@ function hasCanonicalTail(segment: string): boolean {
   const last = b64Value(segment.charCodeAt(segment.length - 1));
   // 2 chars carry 12 bits for 1 byte (4 spare), 3 chars carry 18 bits for 2 bytes (2 spare).
   return rem === 2 ? (last & 0x0f) === 0 : (last & 0x03) === 0;
-}
-
-/** Decodes canonical base64url or throws `token_malformed`. */
-export function decodeBase64urlStrict(segment: string, what = 'segment'): Buffer {
-  if (!isCanonicalBase64url(segment)) {
-    throw new CompactJwsError('token_malformed', `the ${what} is not canonical unpadded base64url`);
-  }
-  return Buffer.from(segment, 'base64url');
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -383,39 +363,6 @@ function dotsOf(token: unknown, maxTokenLength: number): [string, number, number
 }
 
 /**
- * The reference definition of steps 1–2 (allocating a Buffer per segment); the verifier runs
- * `parseCompactJws`, which property tests hold to the same verdicts.
- * Steps 1–2 of the pipeline for the payload and signature: size first (nothing is decoded past the
- * cap), exactly three segments, header and signature non-empty, canonical base64url. The header segment
- * is checked by `decodeHeaderSegment`, whose result callers memoise per exact segment.
- * The payload segment may be empty at the JWS layer (RFC 7515; Wycheproof "emptyPayload" vectors are
- * valid); an ID token's payload must still decode to a JSON object, so an empty one fails at step 5.
- */
-export function splitCompactJws(
-  input: unknown,
-  limits: Pick<CompactLimits, 'maxTokenLength'> & Partial<Pick<CompactLimits, 'maxPayloadBytes'>> = DEFAULT_COMPACT_LIMITS,
-): ParsedCompactJws {
-  const [token, d1, d2] = dotsOf(input, limits.maxTokenLength);
-  const payloadSegment = token.slice(d1 + 1, d2);
-  const maxPayloadBytes = limits.maxPayloadBytes ?? DEFAULT_COMPACT_LIMITS.maxPayloadBytes;
-  if (Math.floor((payloadSegment.length * 3) / 4) > maxPayloadBytes) {
-    throw new CompactJwsError('token_malformed', `the JWS payload is larger than ${maxPayloadBytes} bytes`);
-  }
-  const payloadBytes = decodeCanonical(payloadSegment);
-  const signature = decodeCanonical(token.slice(d2 + 1));
-  if (payloadBytes === null || signature === null) {
-    throw new CompactJwsError('token_malformed', 'a token segment is not canonical unpadded base64url');
-  }
-  return {
-    headerSegment: token.slice(0, d1),
-    payloadSegment,
-    payloadBytes,
-    signingInput: Buffer.from(token.slice(0, d2), 'latin1'),
-    signature,
-  };
-}
-
-/**
  * A compact JWS that passed steps 1–2 (`parseCompactJws`), held as the token string and its dot
  * positions: no Buffer is made per token. The payload is already decoded to text; the signature is
  * decoded again, into scratch memory, only at the moment it is checked.
@@ -462,9 +409,11 @@ function decodeCanonicalInto(token: string, start: number, end: number, into: Bu
 }
 
 /**
- * Steps 1–2 on the hot path, with the checks and error codes of `splitCompactJws`: size, ASCII, exactly
- * three segments, header and signature non-empty, canonical base64url for payload and signature. The
- * header segment is left to `decodeHeaderSegment` (memoised per exact segment by its callers).
+ * Steps 1–2: size first (nothing is decoded past the cap), ASCII, exactly three segments, header and
+ * signature non-empty, canonical base64url for payload and signature. The header segment is left to
+ * `decodeHeaderSegment` (memoised per exact segment by its callers). The payload may be empty at the JWS
+ * layer (RFC 7515; Wycheproof "emptyPayload" vectors are valid); an ID token's payload must still be a
+ * JSON object, so an empty one fails at step 5.
  */
 export function parseCompactJws(
   input: unknown,
@@ -535,29 +484,6 @@ export function decodeHeaderSegment(segment: string, maxBytes = DEFAULT_COMPACT_
     return parseStrictJsonObject(text, HEADER_JSON_LIMITS);
   } catch (err) {
     if (err instanceof StrictJsonError) throw new CompactJwsError(jsonErrorCode(err, 'header_invalid'), `the JWS header is invalid: ${err.message}`);
-    throw err;
-  }
-}
-
-/** Step 5: the payload as a JSON object within the caps (from a segment, or from `payloadBytes`). */
-export function decodePayloadSegment(segment: string | Buffer, limits: Pick<CompactLimits, 'maxPayloadBytes' | 'payload'> = DEFAULT_COMPACT_LIMITS): Record<string, unknown> {
-  let bytes: Buffer | null;
-  if (typeof segment === 'string') {
-    if (Math.floor((segment.length * 3) / 4) > limits.maxPayloadBytes) {
-      throw new CompactJwsError('token_malformed', `the JWS payload is larger than ${limits.maxPayloadBytes} bytes`);
-    }
-    bytes = decodeCanonical(segment);
-    if (bytes === null) throw new CompactJwsError('token_malformed', 'the JWS payload segment is not canonical unpadded base64url');
-  } else {
-    bytes = segment;
-    if (bytes.length > limits.maxPayloadBytes) throw new CompactJwsError('token_malformed', `the JWS payload is larger than ${limits.maxPayloadBytes} bytes`);
-  }
-  const text = decodeUtf8Strict(bytes);
-  if (text === null) throw new CompactJwsError('token_malformed', 'the JWS payload is not valid UTF-8');
-  try {
-    return parseStrictJsonObject(text, limits.payload);
-  } catch (err) {
-    if (err instanceof StrictJsonError) throw new CompactJwsError(jsonErrorCode(err, 'token_malformed'), `the JWS payload is invalid: ${err.message}`);
     throw err;
   }
 }

@@ -4,18 +4,17 @@ import fc from 'fast-check';
 import {
   CompactJwsError,
   decodeHeaderSegment,
-  decodePayloadSegment,
   decodeUtf8Strict,
   isCanonicalBase64url,
   parseCompactJws,
   parseCompactPayload,
   parseStrictJsonObject,
   scanJson,
-  splitCompactJws,
   StrictJsonError,
   withSigningBytes,
 } from '../../src/jose/compact.ts';
 import { b64u } from './helpers.ts';
+import { referenceSteps12 } from './reference-compact.ts';
 
 const LIMITS = { maxDepth: 8, maxTopLevelMembers: 256, maxStringLength: 8192 };
 const problem = (fn: () => unknown): string => {
@@ -61,13 +60,13 @@ describe('canonical base64url (V§4)', () => {
 
 describe('compact splitting (steps 1–2)', () => {
   test('size is checked before anything else; shape and charset next', () => {
-    assert.equal(problem(() => splitCompactJws('a'.repeat(20001))), 'token_too_large');
-    assert.equal(problem(() => splitCompactJws('a.'.repeat(100_000))), 'token_too_large');
-    // Steps 1–2 for all three segments: the split checks payload and signature, the (memoised) header
+    assert.equal(problem(() => parseCompactJws('a'.repeat(20001))), 'token_too_large');
+    assert.equal(problem(() => parseCompactJws('a.'.repeat(100_000))), 'token_too_large');
+    // Steps 1–2 for all three segments: the parser checks payload and signature, the (memoised) header
     // decoder checks the header segment.
     const steps12 = (t: unknown) => {
-      const p = splitCompactJws(t);
-      decodeHeaderSegment(p.headerSegment);
+      const p = parseCompactJws(t);
+      decodeHeaderSegment(p.token.slice(0, p.d1));
     };
     const h = b64u('{"alg":"RS256"}');
     for (const t of ['a.b', 'a.b.c.d', 'a.b.c.d.e', '.b.c', 'a.b.', `${h}.b.c=`, `${h}.AA .AA`, `${h}.AA.A+A/`, '{"a":1}', '', `${h}.AA.AA.`, `${h}.AA.AAAAA`, `${h}.AB.AA`, `${h}.AA.AB`]) {
@@ -76,9 +75,10 @@ describe('compact splitting (steps 1–2)', () => {
     for (const t of ['a .AA.AA', 'AB.AA.AA', `${h}=.AA.AA`, ` ${h}.AA.AA`]) assert.equal(problem(() => steps12(t)), 'token_malformed', t);
     assert.equal(problem(() => steps12(42)), 'token_malformed');
     assert.equal(problem(() => steps12(`${h}.AA.AA`)), 'ok');
-    const p = splitCompactJws('AA.AAA.AAAA');
-    assert.equal(p.signingInput.toString('latin1'), 'AA.AAA');
-    assert.equal(splitCompactJws('AA..AA').payloadSegment, '', 'empty payload allowed at the JWS layer');
+    let signingInput = '';
+    withSigningBytes(parseCompactJws('AA.AAA.AAAA'), (input) => ((signingInput = input.toString('latin1')), true));
+    assert.equal(signingInput, 'AA.AAA');
+    assert.equal(parseCompactJws('AA..AA').payloadText, '', 'empty payload allowed at the JWS layer');
   });
 });
 
@@ -115,10 +115,11 @@ describe('strict JSON (steps 3, 5)', () => {
     assert.equal(problem(() => decodeHeaderSegment(b64u(`{"alg":"RS256","x":"${'a'.repeat(3000)}"}`))), 'header_invalid');
     assert.equal(problem(() => decodeHeaderSegment(b64u(Buffer.from([0x7b, 0xc3, 0x28, 0x7d])))), 'header_invalid');
     assert.equal(problem(() => decodeHeaderSegment(b64u('{"alg":"a","alg":"b"}'))), 'duplicate_member');
-    assert.equal(problem(() => decodePayloadSegment(b64u(`{"a":"${'x'.repeat(17000)}"}`))), 'token_malformed');
-    assert.equal(problem(() => decodePayloadSegment(b64u(Buffer.from([0x7b, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x3a, 0x31, 0x7d])))), 'token_malformed');
-    assert.equal(problem(() => decodePayloadSegment(b64u('{"a":1,"a":1}'))), 'duplicate_member');
-    assert.deepEqual(decodePayloadSegment(b64u('{"big":1e400,"neg":-0}')), { big: Infinity, neg: -0 });
+    const payload = (segment: string) => parseCompactPayload(parseCompactJws(`AA.${segment}.AA`, { maxTokenLength: 40000 }));
+    assert.equal(problem(() => payload(b64u(`{"a":"${'x'.repeat(17000)}"}`))), 'token_malformed');
+    assert.equal(problem(() => payload(b64u(Buffer.from([0x7b, 0x22, 0xed, 0xa0, 0x80, 0x22, 0x3a, 0x31, 0x7d])))), 'token_malformed');
+    assert.equal(problem(() => payload(b64u('{"a":1,"a":1}'))), 'duplicate_member');
+    assert.deepEqual(payload(b64u('{"big":1e400,"neg":-0}')), { big: Infinity, neg: -0 });
   });
 
   test('property: the scanner agrees with JSON.parse on valid JSON objects without duplicates', () => {
@@ -169,7 +170,7 @@ describe('hot-path parsing agrees with the reference definitions', () => {
   // with fatal UTF-8; the hot path decodes into scratch memory and must accept and refuse the same tokens.
   const reference = (t: unknown): string => {
     try {
-      const p = splitCompactJws(t);
+      const p = referenceSteps12(t);
       decodeHeaderSegment(p.headerSegment);
       return `ok:${JSON.stringify(decodeUtf8Strict(p.payloadBytes))}`;
     } catch (err) {
