@@ -123,6 +123,13 @@ export function registerExchangeRoutes(app: FastifyInstance, broker: BrokerServi
   });
 
   // ---- AWS STS Query API (policy.md §12.3) ----
+  // AWS also takes the Query API over GET; we do not: the web identity token would travel in the URL,
+  // where proxies, access logs and browser history keep it. Every AWS SDK sends POST.
+  app.get('/', async (request, reply) => {
+    const meta = requestMeta(request);
+    reply.header('content-type', 'text/xml').header('x-amzn-requestid', meta.requestId).header('allow', 'POST');
+    return reply.status(405).send(stsErrorXml('InvalidAction', 'Send AssumeRoleWithWebIdentity as a form POST: this endpoint refuses the token in a URL (query strings end up in logs).', meta.requestId));
+  });
   app.post('/', async (request, reply) => {
     const meta = requestMeta(request);
     reply.header('content-type', 'text/xml').header('x-amzn-requestid', meta.requestId);

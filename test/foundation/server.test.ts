@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { Writable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { createLogger } from '../../src/server/logger.ts';
+import { buildServer } from '../../src/server/app.ts';
+import { parseConfig } from '../../src/server/config.ts';
+import { kekFromBytes } from '../../src/jose/kek.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { openTestStore, type TestStore } from '../helpers/store.ts';
 
@@ -54,4 +60,35 @@ test('oversized bodies are refused with 413, not buffered', async () => {
     body: JSON.stringify({ pad: 'x'.repeat(70 * 1024) }),
   });
   assert.ok(res.status === 413 || res.status === 404, `status ${res.status}`);
+});
+
+test('a token in a query string never reaches the logs (request log lines carry the path only)', async () => {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
+  const own = await openTestStore('sqlite');
+  const server = await buildServer({
+    config: parseConfig({ server: { host: '127.0.0.1', port: 0 }, broker: { sts: { enabled: true } } }),
+    store: own,
+    logger: createLogger({ level: 'debug', destination }),
+    kek: kekFromBytes(randomBytes(32)),
+  });
+  const url = await server.listen();
+  try {
+    const secret = 'eyJhbGciOiJSUzI1NiJ9.SECRET-IN-QUERY.sig';
+    assert.equal((await fetch(`${url}/_/oidc/audience?token=${secret}`)).status, 200);
+    const sts = await fetch(`${url}/?Action=AssumeRoleWithWebIdentity&Version=2011-06-15&WebIdentityToken=${secret}`);
+    assert.equal(sts.status, 405, 'STS over GET is refused: the token would be in the URL');
+    assert.match(await sts.text(), /<Code>InvalidAction<\/Code>/);
+    assert.equal((await fetch(`${url}/no/such/route?jwt=${secret}`)).status, 404);
+  } finally {
+    await server.close();
+    await own.close();
+  }
+  assert.ok(lines.some((l) => l.includes('?[query redacted]')), 'request lines are still logged');
+  assert.deepEqual(lines.filter((l) => l.includes('SECRET-IN-QUERY')), []);
 });
