@@ -1,4 +1,4 @@
-import { Document, LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Node, type YAMLMap } from 'yaml';
+import { Document, LineCounter, Pair, YAMLMap, isAlias, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { CiOidcError } from '../server/errors.ts';
 import { assertValidDefinition, type ClaimDefinition } from './custom-claims.ts';
 
@@ -102,7 +102,7 @@ export class CiConfig {
     if (!isMap(job)) throw configError(this.file, `job ${JSON.stringify(jobName)} not found in the CI configuration`);
     const chain = this.extendsChain(root, jobName, job);
 
-    const own = findKey(chain, 'id_tokens');
+    const own = this.resolvedKey(chain, 'id_tokens');
     let idTokens: IdTokenSpec[] = [];
     let source: JobTokenConfig['idTokensSource'] = 'none';
     if (own) {
@@ -119,10 +119,10 @@ export class CiConfig {
       }
     }
 
-    const claimsNode = findKey(chain, 'jwt_claims');
+    const claimsNode = this.resolvedKey(chain, 'jwt_claims');
     const jwtClaims = claimsNode ? this.parseClaims(claimsNode.node, `${claimsNode.owner}.jwt_claims`) : [];
     const result: JobTokenConfig = { jobName, idTokens, idTokensSource: source, jwtClaims };
-    const onDemand = findKey(chain, 'id_tokens_on_demand');
+    const onDemand = this.resolvedKey(chain, 'id_tokens_on_demand');
     if (onDemand) {
       const flag = this.deref(onDemand.node);
       const value = isScalar(flag) ? flag.value : undefined;
@@ -143,13 +143,15 @@ export class CiConfig {
     throw configError(this.where(def as Node, `${jobName}.inherit.default`), 'must be true, false or a list of keywords');
   }
 
-  /** The job, then its `extends` templates, nearest first (later `extends` entries win, as in GitLab). */
-  private extendsChain(root: YAMLMap, jobName: string, job: YAMLMap): { owner: string; map: YAMLMap }[] {
-    const out: { owner: string; map: YAMLMap }[] = [];
+  /**
+   * The job, then its `extends` templates, nearest first (later `extends` entries win, as in GitLab). Each
+   * level is a job or template with the maps its YAML merge keys (`<<: *anchor`) pull in, nearest first.
+   */
+  private extendsChain(root: YAMLMap, jobName: string, job: YAMLMap): Level[] {
+    const out: Level[] = [];
     const visit = (name: string, map: YAMLMap, depth: number, stack: string[]): void => {
       if (depth > MAX_EXTENDS_DEPTH) throw configError(this.where(map, `${name}.extends`), `extends is nested deeper than ${String(MAX_EXTENDS_DEPTH)} levels`);
-      out.push({ owner: name, map });
-      for (const merged of this.mergeSources(map)) out.push({ owner: name, map: merged });
+      out.push({ owner: name, maps: [map, ...this.mergeSources(map)] });
       const ext = map.get('extends', true);
       if (ext === undefined) return;
       let names: { name: string; node: Node }[];
@@ -166,6 +168,63 @@ export class CiConfig {
     };
     visit(jobName, job, 0, [jobName]);
     return out;
+  }
+
+  /**
+   * `key` as GitLab resolves it for a job. Within one level a YAML merge key is shallow: the nearest map
+   * that has `key` gives it whole. Across `extends` levels GitLab reverse-deep-merges: mappings merge key
+   * by key at every depth, the nearer level winning; lists and scalars replace. So a template's
+   * `id_tokens: {A}` and the job's `id_tokens: {B}` give the job both tokens.
+   */
+  private resolvedKey(levels: readonly Level[], key: string): { owner: string; node: Node } | undefined {
+    const found: { owner: string; node: Node }[] = [];
+    for (const { owner, maps } of levels) {
+      for (const map of maps) {
+        const node = map.get(key, true) as Node | undefined;
+        if (node !== undefined) {
+          found.push({ owner, node });
+          break;
+        }
+      }
+    }
+    const nearest = found[0];
+    if (nearest === undefined || found.length === 1) return nearest;
+    return { owner: nearest.owner, node: this.deepMerge(found.map((f) => f.node).reverse()) };
+  }
+
+  /**
+   * GitLab's deep merge (Ruby `deep_merge`) of YAML nodes, farthest first: mappings merge key by key,
+   * anything else replaces what came before. The result reuses the input nodes, so positions in
+   * messages stay right. Depth is bounded: past it, the nearer node replaces.
+   */
+  private deepMerge(nodes: readonly Node[], depth = 0): Node {
+    let acc = this.deref(nodes[0] as Node);
+    for (let i = 1; i < nodes.length; i++) {
+      const next = this.deref(nodes[i] as Node);
+      acc = mergeable(acc) && mergeable(next) && depth < MAX_MERGE_DEPTH ? this.mergeMaps(acc, next, depth) : next;
+    }
+    return acc;
+  }
+
+  private mergeMaps(base: YAMLMap, over: YAMLMap, depth: number): YAMLMap {
+    const merged = new YAMLMap();
+    merged.range = over.range;
+    const index = new Map<unknown, number>();
+    for (const pair of base.items) {
+      index.set(keyOf(pair.key), merged.items.length);
+      merged.items.push(new Pair(pair.key, pair.value));
+    }
+    for (const pair of over.items) {
+      const at = index.get(keyOf(pair.key));
+      if (at === undefined) {
+        index.set(keyOf(pair.key), merged.items.length);
+        merged.items.push(new Pair(pair.key, pair.value));
+      } else {
+        const prior = merged.items[at] as Pair;
+        merged.items[at] = new Pair(pair.key, this.deepMerge([prior.value as Node, pair.value as Node], depth + 1));
+      }
+    }
+    return merged;
   }
 
   /** Maps pulled in with YAML merge keys (`<<: *anchor`), nearest first. */
@@ -267,10 +326,13 @@ export class CiConfig {
   }
 }
 
-function findKey(chain: readonly { owner: string; map: YAMLMap }[], key: string): { owner: string; node: Node } | undefined {
-  for (const { owner, map } of chain) {
-    const node = map.get(key, true) as Node | undefined;
-    if (node !== undefined) return { owner, node };
-  }
-  return undefined;
+const MAX_MERGE_DEPTH = 16;
+
+const keyOf = (key: unknown): unknown => (isScalar(key) ? key.value : key);
+const mergeable = (node: Node | null | undefined): node is YAMLMap => isMap(node) && node.tag !== '!reference';
+
+/** One `extends` level: a job or template and the maps its merge keys pull in, nearest first. */
+interface Level {
+  owner: string;
+  maps: YAMLMap[];
 }

@@ -41,16 +41,55 @@ describe('id_tokens parsing (issuer.md §4)', () => {
     assert.equal(CiConfig.parse(yaml('[id_tokens]')).jobTokenConfig('job').idTokens.length, 1);
   });
 
-  test('extends: the nearest template that defines id_tokens wins, later extends entries over earlier', () => {
+  test('extends deep-merges id_tokens as GitLab does: tokens from every level, the nearer level winning per key', () => {
     const yaml = '.a:\n  id_tokens:\n    A:\n      aud: a\n.b:\n  id_tokens:\n    B:\n      aud: b\njob:\n  extends: [.a, .b]\n';
-    assert.deepEqual(CiConfig.parse(yaml).jobTokenConfig('job').idTokens.map((t) => t.name), ['B']);
+    assert.deepEqual(CiConfig.parse(yaml).jobTokenConfig('job').idTokens.map((t) => t.name), ['A', 'B']);
+    // Entries merge key by key; lists (aud) and scalars replace, never concatenate; the job wins.
+    const deep = [
+      '.base:',
+      '  id_tokens:',
+      '    VAULT:',
+      '      aud: [https://vault.example.com, https://other.example.com]',
+      '      lifetime: 600',
+      '    PYPI:',
+      '      aud: pypi',
+      '.mid:',
+      '  extends: .base',
+      '  id_tokens:',
+      '    VAULT:',
+      '      aud: [https://vault.example.com]',
+      'job:',
+      '  extends: .mid',
+      '  id_tokens:',
+      '    SIGSTORE:',
+      '      aud: sigstore',
+      '    PYPI:',
+      '      aud: testpypi',
+    ].join('\n');
+    const got = CiConfig.parse(deep).jobTokenConfig('job');
+    assert.equal(got.idTokensSource, 'job');
+    assert.deepEqual(
+      got.idTokens.map((t) => [t.name, t.aud, t.lifetime]),
+      [
+        ['VAULT', ['https://vault.example.com'], 600],
+        ['PYPI', 'testpypi', undefined],
+        ['SIGSTORE', 'sigstore', undefined],
+      ],
+    );
+    // Positions in messages still point into the file after a merge.
+    rejects('.t:\n  id_tokens:\n    A:\n      aud: a\njob:\n  extends: .t\n  id_tokens:\n    A:\n      lifetime: 5\n', 'job', /:9:17: job\.id_tokens\.A\.lifetime: must be a whole number/);
+    // The 20-token cap applies to the merged set.
+    const many = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `    ${prefix}${String(i)}:\n      aud: x`).join('\n');
+    rejects(`.t:\n  id_tokens:\n${many('T', 11)}\njob:\n  extends: .t\n  id_tokens:\n${many('J', 10)}\n`, 'job', /at most 20 ID tokens/);
     rejects('.a:\n  extends: .b\n.b:\n  extends: .a\njob:\n  extends: .a\n', 'job', /circular extends/);
     rejects('job:\n  extends: .missing\n', 'job', /^\.gitlab-ci\.yml:2:12: job\.extends: unknown job or template/);
   });
 
-  test('YAML anchors and merge keys work', () => {
+  test('YAML anchors and merge keys work, and a merge key stays shallow (unlike extends)', () => {
     const yaml = '.tokens: &tokens\n  id_tokens:\n    A:\n      aud: a\njob:\n  <<: *tokens\n  script: [x]\n';
     assert.deepEqual(CiConfig.parse(yaml).jobTokenConfig('job').idTokens.map((t) => t.name), ['A']);
+    const shallow = '.tokens: &tokens\n  id_tokens:\n    A:\n      aud: a\njob:\n  <<: *tokens\n  id_tokens:\n    B:\n      aud: b\n';
+    assert.deepEqual(CiConfig.parse(shallow).jobTokenConfig('job').idTokens.map((t) => t.name), ['B']);
   });
 
   test('aliases resolve in aud and lists; alias bombs in claim values are refused', () => {
