@@ -8,7 +8,7 @@ import { insertCredential, type CredentialRow } from './credentials.ts';
 import { ExchangeError, MESSAGES, isExchangeError, kindForVerifierCode } from './errors.ts';
 import type { BrokerMetrics } from './metrics.ts';
 import type { Grant, JwtSignerPort, ReplayPort, TokenVerifierPort, VerifiedToken, VerifyExpectation } from './ports.ts';
-import type { RateLimiter } from './ratelimit.ts';
+import type { RateLimiter } from '../store/rate-limit.ts';
 import type { FastMintWriter } from './sqlite-writer.ts';
 import { pgMint } from './pg-writer.ts';
 import { replayKey } from '../verifier/replay.ts';

@@ -9,7 +9,7 @@ import { purgeExpiredCredentials } from './credentials.ts';
 import { rawBodies } from './http.ts';
 import { createBrokerMetrics } from './metrics.ts';
 import type { AdminPorts, JwtSignerPort, ReplayPort, TokenVerifierPort } from './ports.ts';
-import { createMemoryRateLimiter, createStoreRateLimiter, createSyncedRateLimiter, type RateLimiter } from './ratelimit.ts';
+import { rateLimiters, type RateLimiter } from '../store/rate-limit.ts';
 import { registerExchangeRoutes } from './routes.ts';
 import { createBrokerService, type BrokerService } from './service.ts';
 import { openFastMintWriter } from './sqlite-writer.ts';
@@ -54,18 +54,8 @@ export function createBrokerModule(ctx: ServerContext, deps: BrokerModuleDeps): 
   const env = deps.env ?? process.env;
   const db = ctx.store.db;
   const rl = config.rateLimit;
-  const backend = rl.backend === 'auto' ? (ctx.store.dialect === 'postgres' ? 'synced' : 'memory') : rl.backend;
-  const closers: (() => void)[] = [];
-  const limiter = (limit: number): RateLimiter => {
-    const o = { limit, windowSeconds: rl.windowSeconds };
-    if (backend === 'store') return createStoreRateLimiter(db, o);
-    if (backend === 'synced') {
-      const l = createSyncedRateLimiter(db, o);
-      closers.push(() => l.close());
-      return l;
-    }
-    return createMemoryRateLimiter(o);
-  };
+  const limiters = rateLimiters(ctx.store, rl.backend);
+  const limiter = (limit: number): RateLimiter => limiters.create({ limit, windowSeconds: rl.windowSeconds });
   const envAdmin = env.CI_OIDC_ADMIN_TOKEN;
   if (config.adminToken === undefined && envAdmin !== undefined && envAdmin.length > 0 && envAdmin.length < 32) {
     ctx.logger.warn('CI_OIDC_ADMIN_TOKEN is shorter than 32 characters and is ignored: the admin API stays closed; generate one with `openssl rand -hex 32`');
@@ -118,7 +108,7 @@ export function createBrokerModule(ctx: ServerContext, deps: BrokerModuleDeps): 
       if (timer) clearInterval(timer);
       timer = undefined;
       fastWriter?.close();
-      for (const c of closers) c();
+      limiters.close();
     },
   };
 }

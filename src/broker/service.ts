@@ -12,7 +12,7 @@ import { runExchange, type Endpoint, type ExchangeDeps, type ExchangeResult } fr
 import { computeTtl, grantFlag, grantNumber, grantStrings, intersectScopes, selectTargets } from './grants.ts';
 import type { BrokerMetrics } from './metrics.ts';
 import type { AudienceMode, JwtSignerPort, ReplayPort, TokenVerifierPort, VerifiedToken } from './ports.ts';
-import type { RateLimiter } from './ratelimit.ts';
+import type { RateLimiter } from '../store/rate-limit.ts';
 import type { FastMintWriter } from './sqlite-writer.ts';
 import { TT_ACCESS_TOKEN, TT_JWT, type TokenExchangeRequest } from './wire/oauth.ts';
 import type { StsRequest, StsSuccess } from './wire/sts.ts';

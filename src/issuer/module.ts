@@ -11,6 +11,7 @@ import { IssuerCore } from './issuer.ts';
 import { keyringBackend } from './repository.ts';
 import { registerIssuerRoutes } from './routes.ts';
 import { IssuerService } from './service.ts';
+import { rateLimiters } from '../store/rate-limit.ts';
 
 export interface MintInput {
   /** GitLab predefined variables (+ CI_OIDC_* extras) describing the job. */
@@ -75,7 +76,11 @@ export async function createIssuerModule(ctx: ServerContext, options: IssuerModu
     labelNames: ['kind'] as const,
     registers: [ctx.metrics.registry],
   });
-  const service = new IssuerService(core, keyring, ctx.store.db, ctx.clock, ctx.logger, cfg.ciSystems, options.env ?? process.env, (kind, n) => minted.inc({ kind }, n));
+  // Exact across replicas (one upsert per on-demand mint, a cold path): a per-job budget of a few tokens
+  // a minute must not grow with the number of replicas, as a synced counter could for a fresh key.
+  const limiters = rateLimiters(ctx.store, ctx.store.dialect === 'postgres' ? 'store' : 'memory');
+  const onDemandLimit = limiters.create({ limit: cfg.onDemandRateLimit, windowSeconds: 60 });
+  const service = new IssuerService(core, keyring, ctx.store.db, ctx.clock, ctx.logger, cfg.ciSystems, options.env ?? process.env, (kind, n) => minted.inc({ kind }, n), onDemandLimit);
   let timer: NodeJS.Timeout | undefined;
 
   const tick = async (): Promise<KeyringAction[]> => {
@@ -134,6 +139,7 @@ export async function createIssuerModule(ctx: ServerContext, options: IssuerModu
     },
     close() {
       if (timer) clearInterval(timer);
+      limiters.close();
     },
   };
 }

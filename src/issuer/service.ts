@@ -3,6 +3,7 @@ import type { Keyring } from '../jose/keyring.ts';
 import type { Clock } from '../server/clock.ts';
 import type { Logger } from '../server/logger.ts';
 import type { Db } from '../store/db.ts';
+import { createMemoryRateLimiter, type RateLimiter } from '../store/rate-limit.ts';
 import type { CiSystemConfig } from './config.ts';
 import { expansionVariables, parseJobContext, type JobContext, type Vars } from './context.ts';
 import { issuerError } from './errors.ts';
@@ -49,7 +50,6 @@ export class IssuerService {
   private readonly jobs: JobRepository;
   private readonly paths: ProjectPathRepository;
   private readonly credentials: CiSystemCredential[];
-  private readonly rate = new Map<string, { window: number; count: number }>();
 
   constructor(
     readonly core: IssuerCore,
@@ -60,6 +60,8 @@ export class IssuerService {
     ciSystems: readonly CiSystemConfig[],
     env: NodeJS.ProcessEnv,
     private readonly countMinted: (kind: 'job' | 'on_demand', n: number) => void = () => undefined,
+    /** Per-job on-demand budget; shared through the store on PostgreSQL so replicas do not multiply it. */
+    private readonly onDemandLimit: RateLimiter = createMemoryRateLimiter({ limit: core.config.onDemandRateLimit, windowSeconds: 60 }),
   ) {
     this.jobs = new JobRepository(db);
     this.paths = new ProjectPathRepository(db);
@@ -192,7 +194,10 @@ export class IssuerService {
     if (request.lifetime !== undefined && (!Number.isSafeInteger(request.lifetime) || request.lifetime < 60)) {
       throw issuerError('lifetime_invalid', 'lifetime must be a whole number of seconds, at least 60');
     }
-    this.consumeRate(job.jobId);
+    const { allowed, retryAfter } = await this.onDemandLimit.hit(`issuer-on-demand:${job.jobId}`, this.clock());
+    if (!allowed) {
+      throw issuerError('rate_limited', `more than ${String(this.core.config.onDemandRateLimit)} tokens this minute for job ${job.jobId}; retry in ${String(retryAfter)} s`, 429);
+    }
     const minted = this.core.mintForJob(ctx, aud, request.lifetime, job.jobClaims);
     this.countMinted('on_demand', 1);
     this.logger.info({ jobId: job.jobId, jti: minted.claims.jti, mode: request.mode }, 'on-demand token minted');
@@ -205,7 +210,6 @@ export class IssuerService {
 
   async revokeJob(jobId: string): Promise<boolean> {
     const ok = await this.jobs.revoke(jobId, this.clock());
-    this.rate.delete(jobId);
     if (ok) this.logger.info({ jobId }, 'job token revoked');
     return ok;
   }
@@ -218,19 +222,6 @@ export class IssuerService {
     return this.jobs.purge(this.clock());
   }
 
-  private consumeRate(jobId: string): void {
-    const window = Math.floor(this.clock() / 60);
-    const entry = this.rate.get(jobId);
-    if (!entry || entry.window !== window) {
-      this.rate.set(jobId, { window, count: 1 });
-      if (this.rate.size > 100000) this.rate.clear();
-      return;
-    }
-    if (entry.count >= this.core.config.onDemandRateLimit) {
-      throw issuerError('rate_limited', `more than ${String(this.core.config.onDemandRateLimit)} tokens this minute for job ${jobId}; retry next minute`, 429);
-    }
-    entry.count++;
-  }
 }
 
 export function bearer(authorization: string | undefined): string | undefined {

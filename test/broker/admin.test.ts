@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { sql } from 'kysely';
 import { appendAudit } from '../../src/broker/audit.ts';
-import { createStoreRateLimiter, createSyncedRateLimiter } from '../../src/broker/ratelimit.ts';
+import { createStoreRateLimiter, createSyncedRateLimiter } from '../../src/store/rate-limit.ts';
 import { exchange } from '../../src/cli/commands/broker.ts';
 import { forEachStore, type TestStore } from '../helpers/store.ts';
 import { createTestIssuer, realPolicy, startBroker, testVerifier, type TestBroker, type TestIssuer } from './fixtures.ts';

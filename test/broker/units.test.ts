@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { looksLikeCredential, mintSecret, newAwsAccessKeyId } from '../../src/broker/credential.ts';
 import { ExchangeError } from '../../src/broker/errors.ts';
 import { computeTtl, intersectScopes, selectTargets } from '../../src/broker/grants.ts';
-import { createMemoryRateLimiter } from '../../src/broker/ratelimit.ts';
+import { createMemoryRateLimiter } from '../../src/store/rate-limit.ts';
 import { parseForm, parseTokenExchange, OAuthError } from '../../src/broker/wire/oauth.ts';
 import { parseMintTokenBody, PypiError } from '../../src/broker/wire/pypi.ts';
 import { parseStsForm, StsError, stsErrorXml, xmlEscape } from '../../src/broker/wire/sts.ts';

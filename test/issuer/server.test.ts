@@ -4,7 +4,8 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import * as core from '@actions/core';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
-import { buildIssuer, decodePayload, f7Variables, type IssuerHarness } from './helpers.ts';
+import { buildIssuer, decodePayload, f7Variables, testClock, type IssuerHarness } from './helpers.ts';
+import { openTestStore, storeSkipReason } from '../helpers/store.ts';
 
 const execFileAsync = promisify(execFile);
 const CI_SECRET = 'ci-system-credential-0123456789abcdef';
@@ -282,4 +283,29 @@ describe('tokens verify with two independent implementations (jose and PyJWT)', 
       }
     });
   }
+});
+
+describe('on-demand rate limit across replicas (PostgreSQL)', { skip: storeSkipReason('postgres') }, () => {
+  test('two issuer replicas on one store spend one per-job budget', async () => {
+    const store = await openTestStore('postgres');
+    const clock = testClock();
+    const a = await buildIssuer({ http: true, store, clock, issuer: ISSUER_BASE, env: ENV });
+    const b = await buildIssuer({ http: true, store, clock, issuer: ISSUER_BASE, env: ENV });
+    try {
+      const res = await call(a, 'POST', '/api/v1/jobs', { auth: `Bearer ${CI_SECRET}`, body: { variables: jobVars(), job_variables: { AUD_EXTRA: 'https://sts2.example.com', TEAM: 'web' }, ci_config: CI_YAML } });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      const { job_id: jobId, job_token: jobToken } = res.body as { job_id: string; job_token: string };
+      const mint = (h: IssuerHarness) => call(h, 'POST', '/api/v1/job/id_tokens', { auth: `Bearer ${jobToken}`, body: { aud: 'https://vault.example.com' } });
+      for (let i = 0; i < 5; i++) assert.equal((await mint(a)).status, 201);
+      const row = await store.db.selectFrom('broker_rate_limits').select('count').where('key', '=', `issuer-on-demand:${jobId}`).executeTakeFirst();
+      assert.equal(Number(row?.count), 5, 'counted in the store, not in the replica');
+      const other = await mint(b);
+      assert.equal(other.status, 429, 'replica b sees the budget a spent');
+      assert.equal(other.body.error, 'rate_limited');
+    } finally {
+      await a.close();
+      await b.close();
+      await store.close();
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database } from '../store/schema.ts';
+import type { Database } from './schema.ts';
 
 /** Fixed-window counter: `limit` hits per `windowSeconds` per key. */
 export interface RateLimiter {
@@ -142,6 +142,31 @@ export function createSyncedRateLimiter(db: Kysely<Database>, opts: RateLimitOpt
       closed = true;
       if (timer) clearTimeout(timer);
       timer = undefined;
+    },
+  };
+}
+
+export type RateLimitBackend = 'auto' | 'memory' | 'store' | 'synced';
+
+/**
+ * Rate limiters for one store. `auto` counts in memory on SQLite (one replica by construction) and
+ * shares counts through the store on PostgreSQL (`synced`), so every replica spends the same budget.
+ */
+export function rateLimiters(store: { db: Kysely<Database>; dialect: string }, backend: RateLimitBackend): { create(opts: RateLimitOptions): RateLimiter; close(): void } {
+  const chosen = backend === 'auto' ? (store.dialect === 'postgres' ? 'synced' : 'memory') : backend;
+  const closers: (() => void)[] = [];
+  return {
+    create(opts) {
+      if (chosen === 'store') return createStoreRateLimiter(store.db, opts);
+      if (chosen === 'synced') {
+        const l = createSyncedRateLimiter(store.db, opts);
+        closers.push(() => l.close());
+        return l;
+      }
+      return createMemoryRateLimiter(opts);
+    },
+    close() {
+      for (const c of closers.splice(0)) c();
     },
   };
 }
