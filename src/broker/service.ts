@@ -11,7 +11,7 @@ import { ExchangeError, MESSAGES } from './errors.ts';
 import { runExchange, type Endpoint, type ExchangeDeps, type ExchangeResult } from './exchange.ts';
 import { computeTtl, grantFlag, grantNumber, grantStrings, intersectScopes, selectTargets } from './grants.ts';
 import type { BrokerMetrics } from './metrics.ts';
-import type { AudienceMode, JwtSignerPort, ReplayPort, TokenVerifierPort, VerifiedToken } from './ports.ts';
+import type { AudienceMode, Grant, JwtSignerPort, ReplayPort, TokenVerifierPort, VerifiedToken, VerifyExpectation } from './ports.ts';
 import type { RateLimiter } from '../store/rate-limit.ts';
 import type { FastMintWriter } from './sqlite-writer.ts';
 import { TT_ACCESS_TOKEN, TT_JWT, type TokenExchangeRequest } from './wire/oauth.ts';
@@ -51,6 +51,9 @@ export interface TokenExchangeResponse {
 export type BrokerService = ReturnType<typeof createBrokerService>;
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** Claims copied into a PyPI credential's metadata when present. */
+const PYPI_METADATA_CLAIMS = ['ref_path', 'sha', 'ref', 'environment'] as const;
 
 const POLICY_KIND: Record<string, ExchangeError['kind']> = {
   'role-not-found': 'role_not_found',
@@ -137,6 +140,55 @@ export function createBrokerService(deps: BrokerServiceDeps) {
     });
   };
 
+  // The PyPI decision depends on the configuration only: one function for the service rather than a
+  // closure per request (each also costs a defineProperty under tsx's keepNames, ~1% of a mint).
+  const pypiExpect: VerifyExpectation = { audiences: [config.pypi.audience], audienceMode: 'strict-string' };
+  const pypiPrefix = config.pypi.prefix ?? prefix;
+  const decidePypi = async (v: VerifiedToken): Promise<Grant> => {
+    if (config.pypi.disabledProviders.includes(v.registration.profile) || config.pypi.disabledRegistrations.includes(v.registration.id)) {
+      const provider = v.registration.profile === 'github' ? 'GitHub' : v.registration.profile === 'gitlab' ? 'GitLab' : v.registration.id;
+      throw new ExchangeError('not_enabled', 'not-enabled', MESSAGES.not_enabled, { description: provider });
+    }
+    // PyPI profile: RS256 with a kid, whatever else the registration allows.
+    if (v.alg !== 'RS256' || !v.kid) throw new ExchangeError('token_invalid', v.alg !== 'RS256' ? 'alg_not_allowed' : 'key_not_found', MESSAGES.token_invalid);
+    let d;
+    try {
+      d = await policy.decidePublisher({ registrationId: v.registration.id, claims: v.claims });
+    } catch (err) {
+      throw new ExchangeError('internal', 'policy-store-unavailable', MESSAGES.internal, { cause: err });
+    }
+    if (d.decision !== 'allow') {
+      const kind = d.code === 'invalid-pending-publisher' ? 'pending_exists' : d.code === 'invalid-payload' ? 'bad_request' : d.reason === 'policy-store-unavailable' ? 'internal' : 'denied';
+      throw new ExchangeError(kind, d.reason, MESSAGES[kind], { description: d.description, detail: d.explain.operatorMessage });
+    }
+    let publisher = d.publisher;
+    if (d.kind === 'pending' && d.pending) {
+      try {
+        publisher = (await policy.reifyPendingPublisher(d.pending.id, v.claims)).publisher;
+      } catch (err) {
+        throw new ExchangeError('pending_exists', 'pending-reify-failed', MESSAGES.pending_exists, { detail: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    if (!publisher || publisher.projects.length === 0) {
+      throw new ExchangeError('denied', 'no-projects', MESSAGES.denied, { description: 'Publisher with matching claims was not found', detail: 'the publisher has no projects attached' });
+    }
+    const metadata: Record<string, string> = {};
+    for (const k of PYPI_METADATA_CLAIMS) {
+      const val = str(v.claims[k]);
+      if (val !== undefined) metadata[k] = val;
+    }
+    const sha = str(v.claims.sha);
+    return {
+      role: `publisher:${publisher.id}`,
+      singleUse: true,
+      ttl: config.pypi.ttl,
+      scope: { projects: [...publisher.projects] },
+      metadata,
+      format: 'opaque',
+      detail: { publisher: publisher.id, kind: d.kind ?? 'normal', publisherUrl: `${v.registration.issuer}/${publisher.owner}/${publisher.project}${sha ? `/commit/${sha}` : ''}` },
+    };
+  };
+
   return {
     config,
 
@@ -146,57 +198,7 @@ export function createBrokerService(deps: BrokerServiceDeps) {
 
     /** PyPI mint-token (trusted-publishing.md §5). */
     async mintPypi(token: string, meta: RequestMeta): Promise<{ token: string; expires: number }> {
-      const r = await exchange({
-        endpoint: 'pypi',
-        token,
-        ...meta,
-        prefix: config.pypi.prefix ?? prefix,
-        expect: { audiences: [config.pypi.audience], audienceMode: 'strict-string' },
-        decide: async (v) => {
-          if (config.pypi.disabledProviders.includes(v.registration.profile) || config.pypi.disabledRegistrations.includes(v.registration.id)) {
-            const provider = v.registration.profile === 'github' ? 'GitHub' : v.registration.profile === 'gitlab' ? 'GitLab' : v.registration.id;
-            throw new ExchangeError('not_enabled', 'not-enabled', MESSAGES.not_enabled, { description: provider });
-          }
-          // PyPI profile: RS256 with a kid, whatever else the registration allows.
-          if (v.alg !== 'RS256' || !v.kid) throw new ExchangeError('token_invalid', v.alg !== 'RS256' ? 'alg_not_allowed' : 'key_not_found', MESSAGES.token_invalid);
-          let d;
-          try {
-            d = await policy.decidePublisher({ registrationId: v.registration.id, claims: v.claims });
-          } catch (err) {
-            throw new ExchangeError('internal', 'policy-store-unavailable', MESSAGES.internal, { cause: err });
-          }
-          if (d.decision !== 'allow') {
-            const kind = d.code === 'invalid-pending-publisher' ? 'pending_exists' : d.code === 'invalid-payload' ? 'bad_request' : d.reason === 'policy-store-unavailable' ? 'internal' : 'denied';
-            throw new ExchangeError(kind, d.reason, MESSAGES[kind], { description: d.description, detail: d.explain.operatorMessage });
-          }
-          let publisher = d.publisher;
-          if (d.kind === 'pending' && d.pending) {
-            try {
-              publisher = (await policy.reifyPendingPublisher(d.pending.id, v.claims)).publisher;
-            } catch (err) {
-              throw new ExchangeError('pending_exists', 'pending-reify-failed', MESSAGES.pending_exists, { detail: err instanceof Error ? err.message : String(err) });
-            }
-          }
-          if (!publisher || publisher.projects.length === 0) {
-            throw new ExchangeError('denied', 'no-projects', MESSAGES.denied, { description: 'Publisher with matching claims was not found', detail: 'the publisher has no projects attached' });
-          }
-          const metadata: Record<string, string> = {};
-          for (const k of ['ref_path', 'sha', 'ref', 'environment']) {
-            const val = str(v.claims[k]);
-            if (val !== undefined) metadata[k] = val;
-          }
-          const sha = str(v.claims.sha);
-          return {
-            role: `publisher:${publisher.id}`,
-            singleUse: true,
-            ttl: config.pypi.ttl,
-            scope: { projects: [...publisher.projects] },
-            metadata,
-            format: 'opaque',
-            detail: { publisher: publisher.id, kind: d.kind ?? 'normal', publisherUrl: `${v.registration.issuer}/${publisher.owner}/${publisher.project}${sha ? `/commit/${sha}` : ''}` },
-          };
-        },
-      });
+      const r = await exchange({ endpoint: 'pypi', token, clientIp: meta.clientIp, requestId: meta.requestId, prefix: pypiPrefix, expect: pypiExpect, decide: decidePypi });
       return { token: r.token, expires: r.expiresAt };
     },
 
