@@ -9,7 +9,7 @@ import { appendAudit } from '../../src/broker/audit.ts';
 import { createStoreRateLimiter, createSyncedRateLimiter } from '../../src/store/rate-limit.ts';
 import { exchange } from '../../src/cli/commands/broker.ts';
 import { forEachStore, type TestStore } from '../helpers/store.ts';
-import { createTestIssuer, realPolicy, startBroker, testVerifier, type TestBroker, type TestIssuer } from './fixtures.ts';
+import { startPublisherBroker, type TestBroker, type TestIssuer } from './fixtures.ts';
 
 const ADMIN = 'c'.repeat(48);
 const BROKER_AUD = 'https://broker.example.test';
@@ -23,11 +23,7 @@ forEachStore((kind, open) => {
 
   before(async () => {
     store = await open();
-    gitlab = await createTestIssuer();
-    const verifier = testVerifier([gitlab], () => Math.floor(Date.now() / 1000));
-    const policy = await realPolicy(store, verifier);
-    await policy.createPublisher({ provider: 'gitlab', registration: 'gitlab.com', owner: 'mygroup', project: 'myproject', workflow: '.gitlab-ci.yml' }, { projects: ['sampleproject'] });
-    broker = await startBroker(store, { verifier, policy }, { broker: { adminToken: ADMIN, rateLimit: { perClient: 40 } } });
+    ({ broker, gitlab } = await startPublisherBroker(store, { broker: { adminToken: ADMIN, rateLimit: { perClient: 40 } } }));
   });
   after(async () => {
     await broker.close();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { forEachStore, type TestStore } from '../helpers/store.ts';
-import { createTestIssuer, realPolicy, startBroker, testVerifier, type TestBroker, type TestIssuer } from './fixtures.ts';
+import { startPublisherBroker, type TestBroker, type TestIssuer } from './fixtures.ts';
 
 // Every column of the audit record, on the allow path and on two deny paths (one after verification,
 // one before the decision): one record per attempt, the token's identity on each, a credential id only
@@ -13,11 +13,7 @@ forEachStore((kind, open) => {
 
   before(async () => {
     store = await open();
-    gitlab = await createTestIssuer();
-    const verifier = testVerifier([gitlab], () => Math.floor(Date.now() / 1000));
-    const policy = await realPolicy(store, verifier);
-    await policy.createPublisher({ provider: 'gitlab', registration: 'gitlab.com', owner: 'mygroup', project: 'myproject', workflow: '.gitlab-ci.yml' }, { projects: ['sampleproject'] });
-    broker = await startBroker(store, { verifier, policy });
+    ({ broker, gitlab } = await startPublisherBroker(store));
   });
   after(async () => {
     await broker.close();

@@ -132,3 +132,15 @@ export async function realPolicy(store: Store, verifier: Verifier) {
     registrations: verifier.registrations().map((r) => ({ id: r.id, issuer: r.issuer, profile: r.profile, shared: r.shared, instanceHost: r.instanceHost, ...(r.tenant ? { tenant: r.tenant } : {}) })),
   });
 }
+
+/** The trusted publisher most broker tests use: GitLab project mygroup/myproject may upload sampleproject. */
+export const SAMPLE_PUBLISHER = { provider: 'gitlab', registration: 'gitlab.com', owner: 'mygroup', project: 'myproject', workflow: '.gitlab-ci.yml' } as const;
+
+/** A broker over `store` trusting a test gitlab.com with the sample publisher registered. */
+export async function startPublisherBroker(store: Store, config: ConfigInput = {}): Promise<{ broker: TestBroker; gitlab: TestIssuer }> {
+  const gitlab = await createTestIssuer();
+  const verifier = testVerifier([gitlab], () => Math.floor(Date.now() / 1000));
+  const policy = await realPolicy(store, verifier);
+  await policy.createPublisher({ ...SAMPLE_PUBLISHER }, { projects: ['sampleproject'] });
+  return { broker: await startBroker(store, { verifier, policy }, config), gitlab };
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { forEachStore, type TestStore } from '../helpers/store.ts';
-import { createTestIssuer, realPolicy, startBroker, testVerifier, type TestBroker, type TestIssuer } from './fixtures.ts';
+import { createTestIssuer, startPublisherBroker, type TestBroker, type TestIssuer } from './fixtures.ts';
 
 const ADMIN = 'a'.repeat(40);
 
@@ -12,11 +12,7 @@ forEachStore((kind, open) => {
 
   before(async () => {
     store = await open();
-    gitlab = await createTestIssuer();
-    const verifier = testVerifier([gitlab], () => Math.floor(Date.now() / 1000));
-    const policy = await realPolicy(store, verifier);
-    await policy.createPublisher({ provider: 'gitlab', registration: 'gitlab.com', owner: 'mygroup', project: 'myproject', workflow: '.gitlab-ci.yml' }, { projects: ['sampleproject'] });
-    broker = await startBroker(store, { verifier, policy }, { broker: { adminToken: ADMIN } });
+    ({ broker, gitlab } = await startPublisherBroker(store, { broker: { adminToken: ADMIN } }));
   });
   after(async () => {
     await broker.close();
