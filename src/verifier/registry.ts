@@ -144,6 +144,18 @@ export class RegistrationConflictError extends Error {
     super(message);
     this.name = 'RegistrationConflictError';
   }
+
+  static idTaken(id: string, inConfig: boolean): RegistrationConflictError {
+    return new RegistrationConflictError('issuer_id_taken', `an issuer registration with id ${JSON.stringify(id)} exists${inConfig ? ' in the server config' : ''}; choose another id`);
+  }
+
+  static issuerTaken(issuer: string, byId: string, tenant: string | null): RegistrationConflictError {
+    return new RegistrationConflictError('issuer_taken', `${issuer} is already registered as ${JSON.stringify(byId)}${tenant === null ? '' : ` for tenant ${tenant}`}; an issuer is registered once per tenant`);
+  }
+
+  static configDefined(id: string): RegistrationConflictError {
+    return new RegistrationConflictError('issuer_config_defined', `issuer registration ${JSON.stringify(id)} comes from the server config; remove it there and restart`);
+  }
 }
 
 /**
@@ -193,12 +205,12 @@ export class IssuerRegistry {
   add(input: IssuerRegistrationInput): Registration {
     const reg = buildRegistration(input);
     if (this.byId.has(reg.id)) {
-      throw new RegistrationConflictError('issuer_id_taken', `an issuer registration with id ${JSON.stringify(reg.id)} exists${this.fixed.has(reg.id) ? ' in the server config' : ''}; choose another id`);
+      throw RegistrationConflictError.idTaken(reg.id, this.fixed.has(reg.id));
     }
     const list = this.byIssuer.get(reg.issuer) ?? [];
     const clash = list.find((r) => r.tenant === reg.tenant);
     if (clash) {
-      throw new RegistrationConflictError('issuer_taken', `${reg.issuer} is already registered as ${JSON.stringify(clash.id)}${reg.tenant === null ? '' : ` for tenant ${reg.tenant}`}; an issuer is registered once per tenant`);
+      throw RegistrationConflictError.issuerTaken(reg.issuer, clash.id, reg.tenant);
     }
     this.byIssuer.set(reg.issuer, [...list, reg]);
     this.byId.set(reg.id, reg);
@@ -210,7 +222,7 @@ export class IssuerRegistry {
     const reg = this.byId.get(id);
     if (reg === undefined) return undefined;
     if (this.fixed.has(id)) {
-      throw new RegistrationConflictError('issuer_config_defined', `issuer registration ${JSON.stringify(id)} comes from the server config; remove it there and restart`);
+      throw RegistrationConflictError.configDefined(id);
     }
     this.byId.delete(id);
     const rest = (this.byIssuer.get(reg.issuer) ?? []).filter((r) => r !== reg);

@@ -67,6 +67,9 @@ interface Applied {
   registration: AdminIssuerRegistration;
 }
 
+/** As many as the config may list: each one is a key cache, a refresh schedule and a sync row. */
+export const MAX_ADMIN_ISSUERS = 500;
+
 const issuerKey = (issuer: string, tenant: string | null): string =>
   createHash('sha256')
     .update(`${issuer.length}:${issuer}|${tenant ?? ''}`)
@@ -175,7 +178,8 @@ export function createStoredIssuers(options: StoredIssuersOptions): StoredIssuer
   }
 
   async function syncNow(): Promise<boolean> {
-    const rows = await db.selectFrom('verifier_issuers').selectAll().execute();
+    // Bounded like the config's list; a replica never applies more than the cap, oldest first.
+    const rows = await db.selectFrom('verifier_issuers').selectAll().orderBy('created_at').orderBy('id').limit(MAX_ADMIN_ISSUERS).execute();
     const seen = new Set<string>();
     let any = false;
     for (const row of rows) {
@@ -203,10 +207,12 @@ export function createStoredIssuers(options: StoredIssuersOptions): StoredIssuer
         const v = verifier();
         // Conflicts with what this replica trusts (config included) before touching the store.
         for (const r of v.registrations()) {
-          if (r.id === registration.id) throw conflict(new RegistrationConflictError('issuer_id_taken', `an issuer registration with id ${JSON.stringify(r.id)} exists${v.isConfigRegistration(r.id) ? ' in the server config' : ''}; choose another id`));
-          if (r.issuer === registration.issuer && r.tenant === registration.tenant) {
-            throw conflict(new RegistrationConflictError('issuer_taken', `${r.issuer} is already registered as ${JSON.stringify(r.id)}; an issuer is registered once per tenant`));
-          }
+          if (r.id === registration.id) throw conflict(RegistrationConflictError.idTaken(r.id, v.isConfigRegistration(r.id)));
+          if (r.issuer === registration.issuer && r.tenant === registration.tenant) throw conflict(RegistrationConflictError.issuerTaken(r.issuer, r.id, r.tenant));
+        }
+        const { count } = await db.selectFrom('verifier_issuers').select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
+        if (Number(count) >= MAX_ADMIN_ISSUERS) {
+          throw new CiOidcError('issuer_limit_reached', `at most ${String(MAX_ADMIN_ISSUERS)} issuers can be registered through the admin API; remove unused ones first`, { status: 409 });
         }
         const now = clock();
         const row: VerifierIssuersTable = {
@@ -225,9 +231,9 @@ export function createStoredIssuers(options: StoredIssuersOptions): StoredIssuer
         } catch (err) {
           // Another replica got there first (not yet synced here): tell which key clashed.
           const byId = await db.selectFrom('verifier_issuers').select('id').where('id', '=', row.id).executeTakeFirst();
-          if (byId) throw new CiOidcError('issuer_id_taken', `an issuer registration with id ${JSON.stringify(row.id)} exists; choose another id`, { status: 409 });
+          if (byId) throw conflict(RegistrationConflictError.idTaken(row.id, false));
           const byIss = await db.selectFrom('verifier_issuers').select('id').where('issuer_key', '=', row.issuer_key).executeTakeFirst();
-          if (byIss) throw new CiOidcError('issuer_taken', `${row.issuer} is already registered as ${JSON.stringify(byIss.id)}; an issuer is registered once per tenant`, { status: 409 });
+          if (byIss) throw conflict(RegistrationConflictError.issuerTaken(row.issuer, byIss.id, row.tenant));
           throw err;
         }
         try {
@@ -247,7 +253,7 @@ export function createStoredIssuers(options: StoredIssuersOptions): StoredIssuer
       serial(async () => {
         const v = verifier();
         if (v.isConfigRegistration(id)) {
-          throw new CiOidcError('issuer_config_defined', `issuer registration ${JSON.stringify(id)} comes from the server config; remove it there and restart`, { status: 409 });
+          throw conflict(RegistrationConflictError.configDefined(id));
         }
         const deleted = await db.deleteFrom('verifier_issuers').where('id', '=', id).executeTakeFirst();
         const inStore = Number(deleted.numDeletedRows) > 0;

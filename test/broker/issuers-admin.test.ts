@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import type { Store } from '../../src/store/db.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { forEachStore, openReplica, type TestStore } from '../helpers/store.ts';
+import { MAX_ADMIN_ISSUERS } from '../../src/verifier/stored-issuers.ts';
 import { createTestIssuer, type TestIssuer } from './fixtures.ts';
 
 /** Issuer registrations through /admin/v1/issuers on the real server: stored, applied, seen by replicas. */
@@ -182,6 +183,29 @@ forEachStore((kind, open) => {
     const r = await mint(configured.mint());
     assert.equal(r.body.errors?.[0]?.code, 'invalid-publisher');
     assert.equal((await admin('DELETE', '/admin/v1/issuers/nope')).status, 404);
+  });
+
+  test(`${kind}: the number of admin-registered issuers is bounded`, async () => {
+    // Rows as another replica would have written them (this server refuses to apply them: no keys).
+    const rows = Array.from({ length: MAX_ADMIN_ISSUERS }, (_, i) => ({
+      id: `filler-${String(i)}`,
+      issuer: `https://filler-${String(i)}.example.test`,
+      tenant: null,
+      issuer_key: `filler-${String(i)}`,
+      profile: 'generic',
+      registration: '{}',
+      created_by: 'test',
+      created_at: 0,
+      updated_at: 0,
+    }));
+    await store.db.insertInto('verifier_issuers').values(rows).execute();
+    try {
+      const r = await admin('POST', '/admin/v1/issuers', registration(selfHosted, 'one-too-many'));
+      assert.equal(r.status, 409);
+      assert.equal(((await r.json()) as { error: string }).error, 'issuer_limit_reached');
+    } finally {
+      await store.db.deleteFrom('verifier_issuers').where('id', 'like', 'filler-%').execute();
+    }
   });
 
   test(`${kind}: admin registrations cannot reach around the SSRF rules`, async () => {
