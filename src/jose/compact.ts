@@ -295,6 +295,101 @@ function freezeCounting(node: object): number {
   return members;
 }
 
+/**
+ * Escape-free JSON text whose '"' characters were counted beforehand (`quotes`): without a backslash
+ * every '"' delimits a string, so the text holds `quotes / 2` strings, member names included. JSON.parse
+ * keeps one member per duplicated name and drops the other's name and value, so the parsed tree holds
+ * fewer strings exactly when a name was duplicated, at any depth. The freezing walk counts them and
+ * applies the depth, string-length and member limits to what was kept (a dropped member fails anyway).
+ */
+function parseQuoteCountedObject(text: string, quotes: number, limits: JsonLimits): Record<string, unknown> {
+  const value = parseJsonObject(text);
+  Object.freeze(value);
+  const max = limits.maxStringLength;
+  let top = 0;
+  let strings = 0;
+  for (const k in value) {
+    top++;
+    if (k.length > max) throw stringTooLong(limits);
+    const v = value[k];
+    if (typeof v === 'string') {
+      if (v.length > max) throw stringTooLong(limits);
+      strings += 2;
+    } else {
+      strings++;
+      if (v !== null && typeof v === 'object') strings += freezeCountingStrings(v, 2, limits);
+    }
+  }
+  if (top > limits.maxTopLevelMembers) throw new StrictJsonError('members', `more than ${limits.maxTopLevelMembers} top-level members`);
+  if (strings * 2 !== quotes) throw new StrictJsonError('duplicate', 'duplicate JSON member');
+  return value;
+}
+
+function stringTooLong(limits: JsonLimits): StrictJsonError {
+  return new StrictJsonError('string', `JSON string longer than ${limits.maxStringLength} characters`);
+}
+
+/** Deep-freezes a container at nesting `depth` (top level 1) and returns how many strings it holds, names included. */
+function freezeCountingStrings(node: object, depth: number, limits: JsonLimits): number {
+  if (depth > limits.maxDepth) throw new StrictJsonError('depth', `JSON nesting deeper than ${limits.maxDepth}`);
+  Object.freeze(node);
+  const max = limits.maxStringLength;
+  let strings = 0;
+  if (Array.isArray(node)) {
+    for (const v of node as unknown[]) {
+      if (typeof v === 'string') {
+        if (v.length > max) throw stringTooLong(limits);
+        strings++;
+      } else if (v !== null && typeof v === 'object') strings += freezeCountingStrings(v, depth + 1, limits);
+    }
+    return strings;
+  }
+  for (const k in node) {
+    if (k.length > max) throw stringTooLong(limits);
+    strings++;
+    const v = (node as Record<string, unknown>)[k];
+    if (typeof v === 'string') {
+      if (v.length > max) throw stringTooLong(limits);
+      strings++;
+    } else if (v !== null && typeof v === 'object') strings += freezeCountingStrings(v, depth + 1, limits);
+  }
+  return strings;
+}
+
+// The scratch memory as 32-bit words, for counting bytes four at a time (remade when scratch grows;
+// compared by the Buffer itself, since reading `.buffer` costs a runtime call).
+let scratchWords: Int32Array<ArrayBufferLike> = new Int32Array(0);
+let scratchWordsOf: Buffer | undefined;
+
+/**
+ * How many bytes of `b[0, n)` are '"', and whether all are ASCII (SWAR: a byte equal to 0x22 becomes a
+ * zero byte under XOR, and zero bytes are marked exactly, without carries between bytes). UTF-8
+ * multi-byte sequences hold no byte below 0x80, so the count is exact for any valid UTF-8.
+ */
+function countQuotes(b: Buffer, n: number): { quotes: number; ascii: boolean } {
+  if (scratchWordsOf !== b) {
+    scratchWords = new Int32Array(b.buffer, b.byteOffset, b.length >>> 2);
+    scratchWordsOf = b;
+  }
+  const words = scratchWords;
+  const full = n >>> 2;
+  let quotes = 0;
+  let high = 0;
+  for (let k = 0; k < full; k++) {
+    const w = words[k] as number;
+    high |= w;
+    const x = w ^ 0x22222222;
+    const zero = ~(((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x) & 0x80808080;
+    quotes += Math.imul(zero >>> 7, 0x01010101) >>> 24;
+  }
+  for (let i = full << 2; i < n; i++) {
+    const c = b[i] as number;
+    high |= c;
+    if (c === 0x22) quotes++;
+  }
+  return { quotes, ascii: (high & 0x80808080) === 0 };
+}
+
 const COUNTS_MATCH = 0;
 const COUNTS_LOST = 1;
 const COUNTS_UNSURE = 2;
@@ -374,6 +469,11 @@ export interface CompactJws {
   readonly d2: number;
   /** The payload as text, or null when its bytes are not valid UTF-8 (refused at step 5). */
   readonly payloadText: string | null;
+  /**
+   * How many '"' the payload holds, counted from its bytes while they were in scratch memory, so step 5
+   * needs no pass over the text. Only `parseCompactJws` may set it: duplicate detection rests on it.
+   */
+  readonly payloadQuotes: number;
 }
 
 // Scratch memory for decoding. Only synchronous code in this module writes or reads it, and no view of
@@ -436,16 +536,19 @@ export function parseCompactJws(
   }
   const n = decodeCanonicalInto(token, d1 + 1, d2, buf);
   if (n === -1) throw new CompactJwsError('token_malformed', 'a token segment is not canonical unpadded base64url');
-  const payload = buf.subarray(0, n);
-  const payloadText = isAscii(payload) ? buf.toString('latin1', 0, n) : decodeUtf8Strict(payload);
-  return { token, d1, d2, payloadText };
+  const { quotes, ascii } = countQuotes(buf, n);
+  const payloadText = ascii ? buf.toString('latin1', 0, n) : decodeUtf8Strict(buf.subarray(0, n));
+  return { token, d1, d2, payloadText, payloadQuotes: quotes };
 }
 
 /** Step 5 on the hot path: the payload text as a strict, deep-frozen JSON object. */
 export function parseCompactPayload(jws: CompactJws, limits: Pick<CompactLimits, 'payload'> = DEFAULT_COMPACT_LIMITS): Record<string, unknown> {
-  if (jws.payloadText === null) throw new CompactJwsError('token_malformed', 'the JWS payload is not valid UTF-8');
+  const text = jws.payloadText;
+  if (text === null) throw new CompactJwsError('token_malformed', 'the JWS payload is not valid UTF-8');
   try {
-    return parseStrictJsonObject(jws.payloadText, limits.payload);
+    // A BOM never reaches here (decodeUtf8Strict refuses it); escapes need the name-by-name scan.
+    if (text.indexOf('\\') === -1) return parseQuoteCountedObject(text, jws.payloadQuotes, limits.payload);
+    return parseStrictJsonObject(text, limits.payload);
   } catch (err) {
     if (err instanceof StrictJsonError) throw new CompactJwsError(jsonErrorCode(err, 'token_malformed'), `the JWS payload is invalid: ${err.message}`);
     throw err;

@@ -72,16 +72,56 @@ export function checkAudience(claims: Record<string, unknown>, expected: readonl
   throw new VerificationError('aud_mismatch', 'no aud value is an accepted audience');
 }
 
-const compiledSchemas = new WeakMap<ClaimSchema, ReadonlyMap<string, (value: unknown) => boolean>>();
+type ClaimCheck = (value: unknown) => boolean;
 
-/** The schema as name → predicate, built once per profile. */
-function compiled(schema: ClaimSchema): ReadonlyMap<string, (value: unknown) => boolean> {
-  let checks = compiledSchemas.get(schema);
-  if (checks === undefined) {
-    checks = new Map(Object.entries(schema).map(([name, type]) => [name, claimChecker(type)] as const));
-    compiledSchemas.set(schema, checks);
+/**
+ * A profile's schema as name → predicate, plus the predicates in the order of the last claim set seen:
+ * one issuer's tokens repeat the same claim names in the same order, so most claim sets are checked by
+ * comparing each name with the remembered one (internalised strings: a pointer comparison) instead of
+ * looking it up.
+ */
+interface CompiledSchema {
+  readonly checks: ReadonlyMap<string, ClaimCheck>;
+  lastNames: readonly string[];
+  lastChecks: readonly (ClaimCheck | undefined)[];
+}
+
+const compiledSchemas = new WeakMap<ClaimSchema, CompiledSchema>();
+
+/** The schema compiled once per profile. */
+function compiled(schema: ClaimSchema): CompiledSchema {
+  let c = compiledSchemas.get(schema);
+  if (c === undefined) {
+    c = { checks: new Map(Object.entries(schema).map(([name, type]) => [name, claimChecker(type)] as const)), lastNames: [], lastChecks: [] };
+    compiledSchemas.set(schema, c);
   }
-  return checks;
+  return c;
+}
+
+/** §7.6: every claim the schema knows has its JSON type; a claim the schema does not know is allowed. */
+function checkClaimTypes(claims: Record<string, unknown>, c: CompiledSchema, profile: string): void {
+  const names = c.lastNames;
+  const remembered = c.lastChecks;
+  let i = 0;
+  let same = true;
+  for (const name in claims) {
+    let check: ClaimCheck | undefined;
+    if (same && names[i] === name) check = remembered[i];
+    else {
+      same = false;
+      check = c.checks.get(name);
+    }
+    i++;
+    if (check !== undefined && !check(claims[name])) {
+      throw new VerificationError('claim_type_invalid', `claim ${name} has the wrong JSON type for the ${profile} profile`);
+    }
+  }
+  if (!same || i !== names.length) {
+    // A new order (rare: another issuer, or claims added): remember it. Bounded by the member cap.
+    const order = Object.keys(claims);
+    c.lastNames = order;
+    c.lastChecks = order.map((name) => c.checks.get(name));
+  }
 }
 
 /** §7.1 `sub` shape and per-profile consistency, §7.4 `jti`, §7.6 profile claim types. */
@@ -96,14 +136,7 @@ export function checkIdentityClaims(claims: Record<string, unknown>, reg: Regist
   } else if (typeof jti !== 'string' || jti.length === 0 || jti.length > 256) {
     throw new VerificationError('claim_type_invalid', 'jti must be a string of 1 to 256 characters');
   }
-  // Walks the claims present (fewer than the schema names): a claim the schema does not know is allowed.
-  const checks = compiled(reg.profile.claimTypes);
-  for (const name in claims) {
-    const check = checks.get(name);
-    if (check !== undefined && !check(claims[name])) {
-      throw new VerificationError('claim_type_invalid', `claim ${name} has the wrong JSON type for the ${reg.profile.name} profile`);
-    }
-  }
+  checkClaimTypes(claims, compiled(reg.profile.claimTypes), reg.profile.name);
   const problem = reg.profile.checkSub?.(sub, claims);
   if (problem) throw new VerificationError('sub_inconsistent', problem);
 }

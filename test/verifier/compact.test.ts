@@ -276,3 +276,69 @@ describe('duplicate detection without escapes (counting member names)', () => {
     );
   });
 });
+
+describe('duplicate detection on the compact hot path (quotes counted from the payload bytes)', () => {
+  const h = b64u('{"alg":"RS256"}');
+  const GENEROUS = { payload: { maxDepth: 64, maxTopLevelMembers: 256, maxStringLength: 8192 } };
+  const hot = (text: string, limits?: typeof GENEROUS): string => problem(() => parseCompactPayload(parseCompactJws(`${h}.${b64u(text)}.AAAA`), limits));
+
+  test('duplicates hidden by whitespace, nesting, arrays, digit names, non-ASCII names', () => {
+    for (const t of ['{"a" :1,"a":2}', '{ "a"\n:\t1 , "a" : 2 }', '{"x":{"a" : 1,"a":2}}', '{"x":[1,{"a":1,"a":2}]}', '{"2":1,"1":2,"2":3}', '{"a":{"b":1},"a":{"b":1}}', '{"é":"ü","é":"ü"}', '{"a":"x","a":"x"}', '{"a":[],"a":{}}']) {
+      assert.equal(hot(t), 'duplicate_member', JSON.stringify(t));
+    }
+    for (const t of ['{ "a" : 1 , "b" : [ {"a" : 1} ] }', '{"a":"x:y","b":"{["}', '{"a":":","b":":"}', '{"é":"ü","e":["ü","",""]}', '{"__proto__":{"a":1}}']) {
+      assert.equal(hot(t), 'ok', JSON.stringify(t));
+    }
+  });
+
+  test('a quote in any of the last bytes (the count takes four bytes at a time, then the rest)', () => {
+    for (let pad = 0; pad < 8; pad++) {
+      const spaces = ' '.repeat(pad);
+      assert.equal(hot(`{${spaces}"a":1,"a":2}`), 'duplicate_member', `pad ${pad}`);
+      assert.equal(hot(`{${spaces}"a":1,"b":"c"}`), 'ok', `pad ${pad}`);
+      assert.equal(hot(`{"a":1${spaces},"a":""}`), 'duplicate_member', `pad ${pad}`);
+    }
+  });
+
+  test('depth, string length and member caps hold on the kept values', () => {
+    assert.equal(hot(`{"a":${'['.repeat(8)}${']'.repeat(8)}}`), 'token_malformed');
+    assert.equal(hot(`{"a":${'['.repeat(7)}${']'.repeat(7)}}`), 'ok');
+    assert.equal(hot(`{"a":"${'x'.repeat(8193)}"}`), 'token_malformed');
+    assert.equal(hot(`{"${'x'.repeat(8193)}":1}`), 'token_malformed');
+    assert.equal(hot(`{"a":["${'x'.repeat(8193)}"]}`), 'token_malformed');
+    assert.equal(hot(`{"a":"${'x'.repeat(8192)}"}`), 'ok');
+    const members = (n: number) => `{${Array.from({ length: n }, (_, i) => `"m${i}":1`).join(',')}}`;
+    assert.equal(hot(members(256)), 'ok');
+    assert.equal(hot(members(257)), 'token_malformed');
+    // Hostile nesting inside a dropped duplicate: refused, without deep recursion.
+    assert.equal(hot(`{"a":${'['.repeat(5000)}${']'.repeat(5000)},"a":1}`, GENEROUS), 'duplicate_member');
+    assert.equal(hot(`{"a":${'['.repeat(5000)}${']'.repeat(5000)}}`, GENEROUS), 'token_malformed');
+  });
+
+  test('payloads with escapes take the name-by-name scan', () => {
+    assert.equal(hot('{"a\\u0062":1,"ab":2}'), 'duplicate_member');
+    assert.equal(hot('{"a":"\\"","b":"\\""}'), 'ok');
+    assert.equal(hot('{"a":"\\"","a":"\\""}'), 'duplicate_member');
+  });
+
+  test('property: the hot path and the name-by-name scan agree on random payloads with repeated names', () => {
+    const key = fc.constantFrom('a', 'b', 'c', '1', '0', '__proto__', 'x y', 'é', '€');
+    const ws = fc.constantFrom('', ' ', '\n', '\t ');
+    const value: fc.Arbitrary<string> = fc.letrec<{ v: string }>((tie) => ({
+      v: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        fc.constantFrom('1', '"s"', 'null', 'true', '"a:b"', '"{"', '"["', '"é"', '""', '-0.5e3'),
+        fc.array(tie('v'), { maxLength: 3 }).map((xs) => `[${xs.join(',')}]`),
+        fc.array(fc.tuple(key, ws, tie('v')), { maxLength: 4 }).map((ms) => `{${ms.map(([k, w, v]) => `"${k}"${w}:${w}${v}`).join(',')}}`),
+      ),
+    })).v;
+    fc.assert(
+      fc.property(fc.array(fc.tuple(key, ws, value), { maxLength: 6 }), ws, (members, lead) => {
+        const text = `${lead}{${members.map(([k, w, v]) => `"${k}"${w}:${v}`).join(',')}}`;
+        const exact = problem(() => scanJson(text, GENEROUS.payload));
+        return hot(text, GENEROUS) === (exact === 'ok' ? 'ok' : 'duplicate_member');
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});

@@ -61,6 +61,28 @@ describe('happy paths per profile', () => {
     assert.equal(await code(v.verify(signToken({ ...claims, repository_id: 487920697 }, gh), EXPECT)), 'claim_type_invalid');
   });
 
+  test('claim types are checked in every claim order (the remembered order never skips a check)', async () => {
+    const gh = testKey('RS256', 'gh-order');
+    const v = verifierWith([{ id: 'github-actions', issuer: 'https://token.actions.githubusercontent.com', profile: 'github', keys: { staticJwks: { keys: [gh.jwk] } } }]);
+    const base: Record<string, unknown> = {
+      iss: 'https://token.actions.githubusercontent.com', sub: 'repo:o/r:ref:refs/heads/main', aud: 'ours', iat: NOW, exp: NOW + 300, jti: 'j',
+      repository: 'o/r', repository_id: '1', repository_owner_id: '2', run_id: '3', ref: 'refs/heads/main',
+    };
+    const names = Object.keys(base);
+    const value = (n: string) => (n === 'extra_claim' ? 'x' : base[n]);
+    const reordered = (order: string[], bad?: string) => Object.fromEntries(order.map((n) => [n, n === bad ? 12 : value(n)]));
+    // The same order, reversed, half reversed, one claim more at the end, one fewer.
+    const orders = [names, [...names].reverse(), [...names.slice(0, 5), ...names.slice(5).reverse()], [...names, 'extra_claim'], names.filter((n) => n !== 'repository_owner_id')];
+    for (let round = 0; round < 2; round++) {
+      for (const order of orders) {
+        assert.ok((await v.verify(signToken(reordered(order), gh), EXPECT)).claims, `well-typed claims verify in order ${order.join(',')}`);
+        for (const bad of ['repository_id', 'repository_owner_id', 'run_id', 'repository'].filter((n) => order.includes(n))) {
+          assert.equal(await code(v.verify(signToken(reordered(order, bad), gh), EXPECT)), 'claim_type_invalid', `${bad} in order ${order.join(',')}`);
+        }
+      }
+    }
+  });
+
   test('Buildkite (F6): no jti allowed, null step_key, integer build_number; but never single-use', async () => {
     const bk = testKey('RS256', 'bk-1');
     const v = verifierWith([{ id: 'buildkite', issuer: 'https://agent.buildkite.com', profile: 'buildkite', keys: { staticJwks: { keys: [bk.jwk] } } }]);
