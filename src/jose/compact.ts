@@ -301,6 +301,9 @@ function freezeCounting(node: object): number {
  * keeps one member per duplicated name and drops the other's name and value, so the parsed tree holds
  * fewer strings exactly when a name was duplicated, at any depth. The freezing walk counts them and
  * applies the depth, string-length and member limits to what was kept (a dropped member fails anyway).
+ * JSON.parse thus runs before the depth check, which is safe only for bounded text: V8's parser is
+ * iterative, and a compact payload is capped (16 KiB), so hostile nesting costs bounded work and no
+ * stack. `parseStrictJsonObject`, for documents from the network, checks every limit before parsing.
  */
 function parseQuoteCountedObject(text: string, quotes: number, limits: JsonLimits): Record<string, unknown> {
   const value = parseJsonObject(text);
