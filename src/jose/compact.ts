@@ -208,7 +208,7 @@ export function scanJson(text: string, limits: JsonLimits, memberCounts?: number
  */
 export function parseStrictJsonObject(text: string, limits: JsonLimits): Record<string, unknown> {
   if (text.charCodeAt(0) === 0xfeff) throw new StrictJsonError('syntax', 'byte-order mark before JSON');
-  // Without a backslash every '"' delimits a string, so one light pass counts the member names exactly.
+  // Without a backslash every '"' delimits a string, so one light pass counts the strings exactly.
   if (text.indexOf('\\') === -1) return parseUnescapedJsonObject(text, limits);
   const counts: number[] = [];
   scanJson(text, limits, counts);
@@ -220,7 +220,7 @@ export function parseStrictJsonObject(text: string, limits: JsonLimits): Record<
     scanJson(text, limits);
     if (verdict === COUNTS_LOST) throw new StrictJsonError('duplicate', 'duplicate JSON member');
   }
-  freezeCounting(value);
+  freezeCountingStrings(value, 1, limits);
   return value;
 }
 
@@ -239,13 +239,12 @@ function parseJsonObject(text: string): Record<string, unknown> {
 
 /**
  * The common case: text without any backslash, so no string holds a '"' and none needs unescaping.
- * One pass counts member names (a string followed by ':'), nesting depth and string lengths; JSON.parse
- * then validates the syntax, and a freezing walk counts the members it kept. JSON.parse keeps one
- * member per duplicated name, so fewer members than names means a duplicate, at any depth.
+ * One pass, before JSON.parse, counts the strings and checks nesting depth and string lengths; the
+ * parse and the duplicate verdict are `parseQuoteCountedObject`'s, as on the compact-token hot path.
  */
 function parseUnescapedJsonObject(text: string, limits: JsonLimits): Record<string, unknown> {
   const n = text.length;
-  let names = 0;
+  let strings = 0;
   let depth = 0;
   let i = 0;
   while (i < n) {
@@ -253,11 +252,9 @@ function parseUnescapedJsonObject(text: string, limits: JsonLimits): Record<stri
     if (c === 0x22) {
       const end = text.indexOf('"', i + 1);
       if (end === -1) throw new StrictJsonError('syntax', 'unterminated JSON string');
-      if (end - i - 1 > limits.maxStringLength) throw new StrictJsonError('string', `JSON string longer than ${limits.maxStringLength} characters`);
+      if (end - i - 1 > limits.maxStringLength) throw stringTooLong(limits);
+      strings++;
       i = end + 1;
-      let d = text.charCodeAt(i);
-      while (d === 0x20 || d === 0x0a || d === 0x0d || d === 0x09) d = text.charCodeAt(++i);
-      if (d === 0x3a) names++;
       continue;
     }
     if (c === 0x7b || c === 0x5b) {
@@ -265,34 +262,7 @@ function parseUnescapedJsonObject(text: string, limits: JsonLimits): Record<stri
     } else if (c === 0x7d || c === 0x5d) depth--;
     i++;
   }
-  const value = parseJsonObject(text);
-  Object.freeze(value);
-  let top = 0;
-  let members = 0;
-  for (const k in value) {
-    top++;
-    const v = value[k];
-    if (v !== null && typeof v === 'object') members += freezeCounting(v);
-  }
-  if (top > limits.maxTopLevelMembers) throw new StrictJsonError('members', `more than ${limits.maxTopLevelMembers} top-level members`);
-  if (top + members !== names) throw new StrictJsonError('duplicate', 'duplicate JSON member');
-  return value;
-}
-
-/** Deep-freezes a parsed JSON tree and returns how many object members it holds. */
-function freezeCounting(node: object): number {
-  Object.freeze(node);
-  let members = 0;
-  if (Array.isArray(node)) {
-    for (const v of node) if (v !== null && typeof v === 'object') members += freezeCounting(v as object);
-    return members;
-  }
-  for (const k in node) {
-    members++;
-    const v = (node as Record<string, unknown>)[k];
-    if (v !== null && typeof v === 'object') members += freezeCounting(v);
-  }
-  return members;
+  return parseQuoteCountedObject(text, strings * 2, limits);
 }
 
 /**
@@ -303,7 +273,7 @@ function freezeCounting(node: object): number {
  * applies the depth, string-length and member limits to what was kept (a dropped member fails anyway).
  * JSON.parse thus runs before the depth check, which is safe only for bounded text: V8's parser is
  * iterative, and a compact payload is capped (16 KiB), so hostile nesting costs bounded work and no
- * stack. `parseStrictJsonObject`, for documents from the network, checks every limit before parsing.
+ * stack. `parseStrictJsonObject`, for documents from the network, checks depth and lengths before parsing.
  */
 function parseQuoteCountedObject(text: string, quotes: number, limits: JsonLimits): Record<string, unknown> {
   const value = parseJsonObject(text);

@@ -154,18 +154,15 @@ forEachStore((kind, open) => {
   test(`${kind}: duplicate ids and issuers answer 409; config-defined issuers cannot be removed`, async () => {
     assert.equal((await admin('POST', '/admin/v1/issuers', registration(selfHosted, 'dup'))).status, 201);
     try {
-      const sameId = await admin('POST', '/admin/v1/issuers', { ...registration(selfHosted, 'dup'), issuer: 'https://other.example.test' });
-      assert.equal(sameId.status, 409);
-      assert.equal(((await sameId.json()) as { error: string }).error, 'issuer_id_taken');
-      const sameIss = await admin('POST', '/admin/v1/issuers', registration(selfHosted, 'dup2'));
-      assert.equal(sameIss.status, 409);
-      assert.equal(((await sameIss.json()) as { error: string }).error, 'issuer_taken');
-      const configId = await admin('POST', '/admin/v1/issuers', { ...registration(selfHosted, 'corp-gitlab'), issuer: 'https://third.example.test' });
-      assert.equal(configId.status, 409);
-      assert.equal(((await configId.json()) as { error: string }).error, 'issuer_id_taken');
-      const configIss = await admin('POST', '/admin/v1/issuers', registration(configured, 'corp-again'));
-      assert.equal(configIss.status, 409);
-      assert.equal(((await configIss.json()) as { error: string }).error, 'issuer_taken');
+      const refused = async (body: unknown, code: string) => {
+        const res = await admin('POST', '/admin/v1/issuers', body);
+        assert.equal(res.status, 409);
+        assert.equal(((await res.json()) as { error: string }).error, code);
+      };
+      await refused({ ...registration(selfHosted, 'dup'), issuer: 'https://other.example.test' }, 'issuer_id_taken');
+      await refused(registration(selfHosted, 'dup2'), 'issuer_taken');
+      await refused({ ...registration(selfHosted, 'corp-gitlab'), issuer: 'https://third.example.test' }, 'issuer_id_taken');
+      await refused(registration(configured, 'corp-again'), 'issuer_taken');
       // The same iss for another tenant is a different registration.
       const tenant = await admin('POST', '/admin/v1/issuers', registration(selfHosted, 'dup-tenant', { tenant: 'acme' }));
       assert.equal(tenant.status, 201, await tenant.clone().text());
