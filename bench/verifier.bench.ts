@@ -92,7 +92,8 @@ export default async function (h: BenchHarness): Promise<void> {
 
     const dot = token.lastIndexOf('.');
     const input = Buffer.from(token.slice(0, dot));
-    const sig = Buffer.from(token.slice(dot + 1), 'base64url');
+    const sigSegment = token.slice(dot + 1);
+    const sig = Buffer.from(sigSegment, 'base64url');
     const rawKey = c.alg === 'ES256' ? { key: c.publicKey, dsaEncoding: 'ieee-p1363' as const } : c.publicKey;
     const hash = c.alg === 'EdDSA' ? null : 'sha256';
     const pem = c.publicKey.export({ type: 'spki', format: 'pem' }) as string;
@@ -107,23 +108,28 @@ export default async function (h: BenchHarness): Promise<void> {
     // contender runs a short slice in each round and the totals are compared.
     const contenders: Contender[] = [
       { name: `raw node:crypto verify ${c.alg}`, sync: () => cryptoVerify(hash, input, rawKey, sig) },
+      // The least a verifier of compact tokens must add: the signature decoded from the token's text.
+      // Node's base64 decoder uses AVX-512 where the processor has it, which slows what follows
+      // (docs/benchmarks.md), so this row shows how much of the gap the plain raw figure cannot see.
+      { name: `raw verify + signature decode ${c.alg}`, sync: () => cryptoVerify(hash, input, rawKey, Buffer.from(sigSegment, 'base64url')) },
       { name: `ci-oidc verify ${c.alg}`, async: () => ours.verify(token, expect) },
       { name: `fast-jwt ${c.alg}`, sync: () => fast(token) },
       ...(jwtAlg ? [{ name: `jsonwebtoken ${c.alg}`, sync: () => jwt.verify(token, c.publicKey, jwtOpts) }] : []),
     ];
     const results = await interleaved(contenders, h.quick ? 3 : 10, h.quick ? 100 : 200);
-    const [raw, oursResult, fastJwt, jsonwebtoken] = results as [BenchResult, BenchResult, BenchResult, BenchResult | undefined];
+    const [raw, rawDecoding, oursResult, fastJwt, jsonwebtoken] = results as [BenchResult, BenchResult, BenchResult, BenchResult, BenchResult | undefined];
 
     const ratio = oursResult.opsPerSec / raw.opsPerSec;
     const beats = [jsonwebtoken, fastJwt].filter((r): r is NonNullable<typeof r> => r !== undefined).every((r) => oursResult.opsPerSec > r.opsPerSec);
     rows.push({ label: `verify ${c.alg} (warm cache)`, ours: oursResult, baseline: raw, note: `target >= 80%: ${ratio >= 0.8 ? 'met' : 'missed'}; ahead of libraries: ${beats ? 'yes' : 'no'}` });
+    extra.push({ label: `verify ${c.alg}`, ours: oursResult, baseline: rawDecoding, note: 'for context; the target is against the plain raw figure' });
     if (jsonwebtoken) extra.push({ label: `verify ${c.alg}`, ours: oursResult, baseline: jsonwebtoken });
     else extra.push({ label: `verify ${c.alg}`, ours: oursResult, note: 'jsonwebtoken 9 has no EdDSA' });
     extra.push({ label: `verify ${c.alg}`, ours: oursResult, baseline: fastJwt });
     await ours.close();
   }
   h.report('Verifier: warm-cache verification vs raw node:crypto', rows);
-  h.report('Verifier: vs jsonwebtoken and fast-jwt (same token, same run)', extra);
+  h.report('Verifier: vs raw verify that also decodes the signature, jsonwebtoken and fast-jwt (same token, same run)', extra);
 
   // Rejections without network I/O must be fast and flat (V§11: < 50 ms).
   const ours = createVerifier({ issuers: [{ id: 'gitlab.com', issuer: ISS, profile: 'gitlab', keys: 'discovery' }] });
